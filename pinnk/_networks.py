@@ -1,0 +1,302 @@
+"""Networks: a fully-connected MLP in standard or NTK parametrisation, input embeddings and
+output transforms."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ._validation import check_float, check_int
+
+_SQRT_2_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise activation σ with its derivatives σ', σ'', σ''' (None where undefined).
+
+    ``smoothness`` is how many times σ may be differentiated for derivative terms (0 for relu).
+    """
+
+    name: str
+    fn: Callable
+    d1: Callable | None
+    d2: Callable | None = None
+    d3: Callable | None = None
+    smoothness: float = math.inf
+
+
+def _tanh_d1(z):
+    t = torch.tanh(z)
+    return 1 - t * t
+
+
+def _tanh_d2(z):
+    t = torch.tanh(z)
+    return -2 * t * (1 - t * t)
+
+
+def _tanh_d3(z):
+    t = torch.tanh(z)
+    s = 1 - t * t
+    return s * (6 * t * t - 2)
+
+
+def _phi(z):
+    return _INV_SQRT_2PI * torch.exp(-0.5 * z * z)
+
+
+def _gelu_d1(z):
+    return 0.5 * (1 + torch.erf(z * _INV_SQRT_2)) + z * _phi(z)
+
+
+def _sp_d2(z):
+    s = torch.sigmoid(z)
+    return s * (1 - s)
+
+
+def _sp_d3(z):
+    s = torch.sigmoid(z)
+    return s * (1 - s) * (1 - 2 * s)
+
+
+def _erf_d1(z):
+    return (2 / math.sqrt(math.pi)) * torch.exp(-z * z)
+
+
+_ACTIVATIONS = {
+    "tanh": Activation("tanh", torch.tanh, _tanh_d1, _tanh_d2, _tanh_d3),
+    "sin": Activation("sin", torch.sin, torch.cos, lambda z: -torch.sin(z), lambda z: -torch.cos(z)),
+    "gelu": Activation("gelu", lambda z: torch.nn.functional.gelu(z), _gelu_d1,
+                       lambda z: _phi(z) * (2 - z * z), lambda z: z * _phi(z) * (z * z - 4)),
+    "softplus": Activation("softplus", torch.nn.functional.softplus, torch.sigmoid, _sp_d2, _sp_d3),
+    "erf": Activation("erf", torch.erf, _erf_d1, lambda z: -2 * z * _erf_d1(z),
+                      lambda z: (4 * z * z - 2) * _erf_d1(z)),
+    "relu": Activation("relu", torch.relu, lambda z: (z > 0).to(z.dtype), None, None, smoothness=0),
+}
+
+
+def activation_names() -> list[str]:
+    """The names accepted by ``MLP(activation=...)``."""
+    return sorted(_ACTIVATIONS)
+
+
+def get_activation(activation: str | Activation) -> Activation:
+    """Look up an activation by name (or pass an :class:`Activation` through)."""
+    if isinstance(activation, Activation):
+        return activation
+    if not isinstance(activation, str):
+        raise TypeError(f"activation: expected a name or an Activation, got "
+                        f"{type(activation).__name__}")
+    try:
+        return _ACTIVATIONS[activation]
+    except KeyError:
+        raise ValueError(f"activation: unknown name {activation!r}; expected one of "
+                         f"{', '.join(activation_names())}") from None
+
+
+# ------------------------------------------------------------------------------------ embeddings
+class FourierFeatures(nn.Module):
+    """Random Fourier features γ(x) = [cos(2π B x), sin(2π B x)] (Tancik et al. 2020).
+
+    B (m, d) is drawn once from N(0, scale²) and kept fixed (a buffer, not trained).
+    Input (n, d) -> output (n, 2m) (or (n, d + 2m) with ``keep_input=True``).
+    """
+
+    def __init__(self, in_dim: int, features: int = 64, scale: float = 1.0, *,
+                 keep_input: bool = False, generator: torch.Generator | None = None,
+                 dtype: torch.dtype | None = None):
+        super().__init__()
+        in_dim = check_int(in_dim, "in_dim", minimum=1)
+        features = check_int(features, "features", minimum=1)
+        scale = check_float(scale, "scale", positive=True)
+        b = torch.randn(features, in_dim, generator=generator, dtype=dtype) * scale
+        self.register_buffer("B", b)
+        self.keep_input = bool(keep_input)
+        self.in_dim = in_dim
+        self.out_dim = 2 * features + (in_dim if keep_input else 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = 2 * math.pi * x @ self.B.T
+        parts = [x] if self.keep_input else []
+        return torch.cat(parts + [torch.cos(z), torch.sin(z)], dim=-1)
+
+
+class PeriodicEmbedding(nn.Module):
+    """Exact periodicity in chosen coordinates: x_k -> (cos(2π x_k / P_k), sin(2π x_k / P_k)).
+
+    Other coordinates pass through. With ``harmonics=m`` each periodic coordinate gives
+    cos(2π j x_k/P_k), sin(2π j x_k/P_k) for j = 1..m. Input (n, d) -> (n, d + (2m − 1)·|dims|).
+    """
+
+    def __init__(self, in_dim: int, dims: Sequence[int], periods: Sequence[float], harmonics: int = 1):
+        super().__init__()
+        self.in_dim = check_int(in_dim, "in_dim", minimum=1)
+        dims = [check_int(k, "dims", minimum=0) for k in dims]
+        if len(dims) != len(periods):
+            raise ValueError(f"periods: expected one period per periodic dimension ({len(dims)}), "
+                             f"got {len(periods)}")
+        for k in dims:
+            if k >= in_dim:
+                raise ValueError(f"dims: coordinate {k} out of range for in_dim={in_dim}")
+        self.dims = dims
+        self.periods = [check_float(p, "periods", positive=True) for p in periods]
+        self.harmonics = check_int(harmonics, "harmonics", minimum=1)
+        self.out_dim = in_dim + (2 * self.harmonics - 1) * len(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = []
+        for k in range(self.in_dim):
+            if k in self.dims:
+                w = 2 * math.pi / self.periods[self.dims.index(k)]
+                for j in range(1, self.harmonics + 1):
+                    parts += [torch.cos(j * w * x[:, k:k + 1]), torch.sin(j * w * x[:, k:k + 1])]
+            else:
+                parts.append(x[:, k:k + 1])
+        return torch.cat(parts, dim=-1)
+
+
+# ---------------------------------------------------------------------------- output transforms
+class Positive(nn.Module):
+    """Keep chosen output components positive: y_c -> softplus(y_c) + floor, or exp(y_c).
+
+    Used for density and pressure in the Euler problems. Called as ``transform(x, y)``.
+    """
+
+    def __init__(self, components: Sequence[int], kind: str = "softplus", floor: float = 0.0):
+        super().__init__()
+        if kind not in ("softplus", "exp"):
+            raise ValueError(f"kind: expected 'softplus' or 'exp', got {kind!r}")
+        self.components = [check_int(c, "components", minimum=0) for c in components]
+        self.kind = kind
+        self.floor = check_float(floor, "floor", nonnegative=True)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        cols = []
+        for c in range(y.shape[-1]):
+            v = y[:, c]
+            if c in self.components:
+                v = (torch.nn.functional.softplus(v) if self.kind == "softplus" else torch.exp(v)) \
+                    + self.floor
+            cols.append(v)
+        return torch.stack(cols, dim=-1)
+
+
+# ------------------------------------------------------------------------------------------ MLP
+class MLP(nn.Module):
+    """A fully-connected network f: R^d -> R^out.
+
+    z_l = c_w,l W_l h_{l−1} + c_b b_l,  h_l = σ(z_l),  f = T(x, z_L),  h_0 = E(x)
+
+    Args:
+        in_dim: d, the number of input coordinates.
+        out_dim: the number of outputs.
+        width: hidden width, an int or one int per hidden layer.
+        depth: number of hidden layers (ignored when ``width`` is a list).
+        activation: ``"tanh"``, ``"sin"``, ``"gelu"``, ``"softplus"``, ``"erf"`` or ``"relu"``
+            (relu only for value terms) or an :class:`Activation`.
+        parametrization: ``"standard"``: Glorot-normal weights, zero biases, c_w = 1, c_b = 1;
+            ``"ntk"``: W, b ~ N(0, 1), c_w = σ_w/√fan_in, c_b = σ_b (Jacot et al. 2018).
+        sigma_w, sigma_b: the NTK-parametrisation scales (σ_b = 0.1 as in Jacot et al.).
+        embedding: an optional fixed input embedding E (a module with an ``out_dim``, e.g.
+            :class:`FourierFeatures` or :class:`PeriodicEmbedding`).
+        output_transform: an optional T(x, y) -> y (e.g. :class:`Positive`, or a hard boundary
+            constraint).
+        generator: a torch.Generator for reproducible initialisation.
+
+    Input (n, d) -> output (n, out), in the dtype and device of the parameters.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, width: int | Sequence[int] = 50, depth: int = 4,
+                 activation: str | Activation = "tanh", parametrization: str = "standard", *,
+                 sigma_w: float = 1.0, sigma_b: float = 0.1, embedding: nn.Module | None = None,
+                 output_transform: Callable | None = None,
+                 generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
+                 device: torch.device | str | None = None):
+        super().__init__()
+        self.in_dim = check_int(in_dim, "in_dim", minimum=1)
+        self.out_dim = check_int(out_dim, "out_dim", minimum=1)
+        if isinstance(width, Sequence) and not isinstance(width, str):
+            widths = [check_int(w, "width", minimum=1) for w in width]
+            if not widths:
+                raise ValueError("width: expected at least one hidden layer")
+        else:
+            widths = [check_int(width, "width", minimum=1)] * check_int(depth, "depth", minimum=1)
+        if parametrization not in ("standard", "ntk"):
+            raise ValueError(f"parametrization: expected 'standard' or 'ntk', got "
+                             f"{parametrization!r}")
+        self.act = get_activation(activation)
+        self.parametrization = parametrization
+        self.sigma_w = check_float(sigma_w, "sigma_w", positive=True)
+        self.sigma_b = check_float(sigma_b, "sigma_b", nonnegative=True)
+        self.embedding = embedding
+        if embedding is not None:
+            e_out = getattr(embedding, "out_dim", None)
+            if not isinstance(e_out, int):
+                raise TypeError("embedding: expected a module with an integer attribute out_dim")
+            first = e_out
+        else:
+            first = self.in_dim
+        if output_transform is not None and not callable(output_transform):
+            raise TypeError("output_transform: expected a callable T(x, y) -> y")
+        self.output_transform = output_transform
+        self.widths = [first] + widths + [self.out_dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.weight_scales: list[float] = []
+        self.bias_scales: list[float] = []
+        factory = {"dtype": dtype, "device": device}
+        for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
+            w = torch.empty(fan_out, fan_in, **factory)
+            b = torch.empty(fan_out, **factory)
+            if parametrization == "standard":
+                std = math.sqrt(2.0 / (fan_in + fan_out))
+                w.normal_(0.0, std, generator=generator)
+                b.zero_()
+                self.weight_scales.append(1.0)
+                self.bias_scales.append(1.0)
+            else:
+                w.normal_(0.0, 1.0, generator=generator)
+                b.normal_(0.0, 1.0, generator=generator)
+                self.weight_scales.append(self.sigma_w / math.sqrt(fan_in))
+                self.bias_scales.append(self.sigma_b)
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(b))
+
+    @property
+    def activation_name(self) -> str:
+        return self.act.name
+
+    @property
+    def max_derivative_order(self) -> float:
+        """How many times the network may be differentiated in x (inf for smooth activations)."""
+        return self.act.smoothness
+
+    @property
+    def depth(self) -> int:
+        return len(self.weights) - 1
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The embedded input h_0 = E(x) (x itself without an embedding)."""
+        return x if self.embedding is None else self.embedding(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        last = len(self.weights) - 1
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            cw, cb = self.weight_scales[l], self.bias_scales[l]
+            z = (h @ w.T if cw == 1.0 else cw * (h @ w.T)) + (b if cb == 1.0 else cb * b)
+            h = self.act.fn(z) if l < last else z
+        if self.output_transform is not None:
+            h = self.output_transform(x, h)
+        return h
+
+    def extra_repr(self) -> str:
+        return (f"widths={self.widths}, activation={self.act.name!r}, "
+                f"parametrization={self.parametrization!r}")

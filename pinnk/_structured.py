@@ -1,0 +1,297 @@
+"""The structured (per-layer, exact) NTK path for :class:`pinnk.MLP` (design.md §3).
+
+For a linear operator D = Σ_m c_m(x) ∂_{u_m1}···∂_{u_mk} f_{c_m} with k ≤ 2, the derivative is
+carried through the forward pass as Taylor streams — the primal z_l, one tangent ż_l^a per
+direction u_a and one second-order stream z̈_l^{ab} per direction pair — and the output seed is
+pulled back through the same streams. The gradient of D f with respect to W_l is then a short sum
+of outer products, ∂(Df)/∂W_l = c_w Σ_s A_s ⊗ H_s (A_s the stream adjoints at layer l, H_s the
+stream activations of layer l−1), so every kernel block is a sum over layers and stream pairs of
+Hadamard products of small Gram matrices:
+
+    Θ_ab = Σ_l c_w,l² Σ_{s,t} (A_s^a A_t^bᵀ) ⊙ (H_s^a H_t^bᵀ) + c_b,l² A_0^a A_0^bᵀ.
+
+Nothing of size P (the parameter count) is formed unless a layer is so narrow that forming its
+Jacobian rows is cheaper, which is decided per layer by operation count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.func import jvp
+
+from ._networks import MLP
+from ._operators import Linear, Operator
+
+
+def unsupported_reason(model: torch.nn.Module, op: Operator) -> str | None:
+    """Why the structured path cannot take (model, op), or None when it can."""
+    if not isinstance(model, MLP):
+        return f"the model is a {type(model).__name__}, not a pinnk.MLP"
+    if not isinstance(op, Linear):
+        return f"the operator {op!r} is nonlinear"
+    if op.order > 2:
+        return f"the operator {op!r} has derivative order {op.order} > 2"
+    if model.output_transform is not None:
+        return "the model has an output transform"
+    if model.embedding is not None and any(p.requires_grad for p in model.embedding.parameters()):
+        return "the model's embedding has trainable parameters"
+    act = model.act
+    need = {0: act.d1, 1: act.d2, 2: act.d3}
+    for k in range(op.order + 1):
+        if need[k] is None:
+            return f"the activation {act.name!r} has no derivative of order {k + 1}"
+    return None
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _mul(a, b):
+    return None if a is None or b is None else a * b
+
+
+@dataclass
+class _Layer:
+    """The kernel factors of one linear layer: streams A (S, n, w_out), H (S, n, w_in)."""
+
+    A: torch.Tensor | None
+    H: torch.Tensor | None
+    A0: torch.Tensor | None  # primal adjoint (bias gradient / c_b); None where zero
+    cw: float
+    cb: float
+    train_w: bool
+    train_b: bool
+    w_out: int
+    w_in: int
+
+    def materialized(self) -> torch.Tensor:
+        """The weight-Jacobian rows c_w Σ_s A_s ⊗ H_s, shape (n, w_out·w_in)."""
+        n = self.A.shape[1]
+        return self.cw * torch.einsum("snw,snv->nwv", self.A, self.H).reshape(n, -1)
+
+
+class StructuredFeatures:
+    """Per-point gradient factors of one term on a chunk of points (see module docstring)."""
+
+    kind = "structured"
+
+    def __init__(self, layers: list[_Layer], n: int, dtype, device):
+        self.layers = layers
+        self.n = n
+        self.dtype = dtype
+        self.device = device
+
+    # -- helpers ---------------------------------------------------------------------------------
+    @staticmethod
+    def _prefer_materialized(la: _Layer, lb: _Layer) -> bool:
+        if la.A is None or lb.A is None:
+            return False
+        w_out, w_in = la.A.shape[2], la.H.shape[2]
+        return w_out * w_in < la.A.shape[0] * lb.A.shape[0] * (w_out + w_in)
+
+    def rows(self) -> torch.Tensor:
+        """The full Jacobian rows (n, P), parameters in ``model.parameters()`` order
+        (all weights, then all biases)."""
+        w_parts, b_parts = [], []
+        for la in self.layers:
+            if la.train_w:
+                w_parts.append(la.materialized() if la.A is not None else
+                               torch.zeros(self.n, la.w_out * la.w_in, dtype=self.dtype,
+                                           device=self.device))
+            if la.train_b:
+                b_parts.append(la.cb * la.A0 if la.A0 is not None else
+                               torch.zeros(self.n, la.w_out, dtype=self.dtype, device=self.device))
+        return torch.cat(w_parts + b_parts, dim=1)
+
+    # -- kernels ----------------------------------------------------------------------------------
+    def gram(self, other: "StructuredFeatures") -> torch.Tensor:
+        """Θ between the two chunks, shape (self.n, other.n)."""
+        same = other is self
+        G = torch.zeros(self.n, other.n, dtype=self.dtype, device=self.device)
+        for la, lb in zip(self.layers, other.layers):
+            if la.train_w and la.A is not None and lb.A is not None:
+                if self._prefer_materialized(la, lb):
+                    Ja = la.materialized()
+                    Jb = Ja if same else lb.materialized()
+                    G += Ja @ Jb.T
+                else:
+                    cw2 = la.cw * la.cw
+                    Sa, Sb = la.A.shape[0], lb.A.shape[0]
+                    for s in range(Sa):
+                        for t in range(s if same else 0, Sb):
+                            X = (la.A[s] @ lb.A[t].T) * (la.H[s] @ lb.H[t].T)
+                            if same and t != s:
+                                X = X + X.T
+                            G.add_(X, alpha=cw2)
+            if la.train_b and la.A0 is not None and lb.A0 is not None:
+                G.add_(la.A0 @ lb.A0.T, alpha=la.cb * la.cb)
+        return G
+
+    def cross_diag(self, other: "StructuredFeatures") -> torch.Tensor:
+        """Θ(x_k, x_k) between two terms at the same points, shape (n,), without any n×n block."""
+        out = torch.zeros(self.n, dtype=self.dtype, device=self.device)
+        for la, lb in zip(self.layers, other.layers):
+            if la.train_w and la.A is not None and lb.A is not None:
+                AA = torch.einsum("snw,tnw->stn", la.A, lb.A)
+                HH = torch.einsum("snw,tnw->stn", la.H, lb.H)
+                out += la.cw * la.cw * (AA * HH).sum(dim=(0, 1))
+            if la.train_b and la.A0 is not None and lb.A0 is not None:
+                out += la.cb * la.cb * (la.A0 * lb.A0).sum(-1)
+        return out
+
+    def diag(self) -> torch.Tensor:
+        """Θ(x_k, x_k) of the term, shape (n,)."""
+        return self.cross_diag(self)
+
+
+def structured_features(model: MLP, op: Linear, x: torch.Tensor) -> StructuredFeatures:
+    """Compute the stream factors of D f at points ``x`` (n, d) for the structured kernel path."""
+    n, d = x.shape
+    monos = op.monomials(d)
+    act = model.act
+
+    # Directions and direction pairs that the operator needs.
+    tangents: dict = {}
+    pairs: dict = {}
+    for m in monos:
+        for h in m.directions:
+            tangents.setdefault(h.key, h)
+        if m.order == 2:
+            ka, kb = m.directions[0].key, m.directions[1].key
+            if (kb, ka) in pairs:
+                ka, kb = kb, ka
+            pairs.setdefault((ka, kb), None)
+    tkeys = list(tangents)
+    tindex = {k: i for i, k in enumerate(tkeys)}
+    plist = [(tindex[a], tindex[b]) for a, b in pairs]
+    pindex = {k: i for i, k in enumerate(pairs)}
+    U = [tangents[k].evaluate(x) for k in tkeys]
+
+    # Input streams h_0, ḣ_0, ḧ_0.
+    if model.embedding is None:
+        h = x
+        dh = list(U)
+        ddh = [None] * len(plist)
+    else:
+        emb = model.embedding
+        h = emb(x)
+        dh = [jvp(emb, (x,), (u,))[1] for u in U]
+        ddh = [jvp(lambda y, ua=U[a]: jvp(emb, (y,), (ua,))[1], (x,), (U[b],))[1]
+               for a, b in plist]
+
+    # Forward pass through the streams.
+    L = len(model.weights)
+    inputs = []      # per layer: (h, dh, ddh) entering the layer
+    pre = []         # per hidden layer: (z, dz, ddz)
+    for l in range(L):
+        W, b = model.weights[l], model.biases[l]
+        cw, cb = model.weight_scales[l], model.bias_scales[l]
+        inputs.append((h, dh, ddh))
+        if l == L - 1:
+            break
+        z = cw * (h @ W.T) + cb * b
+        dz = [cw * (t @ W.T) for t in dh]
+        ddz = [None if t is None else cw * (t @ W.T) for t in ddh]
+        pre.append((z, dz, ddz))
+        s1 = act.d1(z)
+        s2 = act.d2(z) if plist else None
+        h = act.fn(z)
+        dh = [s1 * t for t in dz]
+        ddh = [_add(_mul(s1, ddz[p]), s2 * dz[a] * dz[b]) for p, (a, b) in enumerate(plist)]
+
+    # Output seeds for each stream.
+    out_dim = model.out_dim
+    g0 = None
+    g1 = [None] * len(tkeys)
+    g2 = [None] * len(plist)
+
+    def seed(buf, m):
+        if m.component >= out_dim:
+            raise ValueError(f"component: {m.component} is out of range for a model with "
+                             f"{out_dim} output(s)")
+        c = m.coef.evaluate(x)
+        s = torch.zeros(n, out_dim, dtype=x.dtype, device=x.device)
+        s[:, m.component] = c if not isinstance(c, torch.Tensor) else c.to(x.dtype)
+        return _add(buf, s)
+
+    for m in monos:
+        if m.order == 0:
+            g0 = seed(g0, m)
+        elif m.order == 1:
+            i = tindex[m.directions[0].key]
+            g1[i] = seed(g1[i], m)
+        else:
+            ka, kb = m.directions[0].key, m.directions[1].key
+            p = pindex[(ka, kb)] if (ka, kb) in pindex else pindex[(kb, ka)]
+            g2[p] = seed(g2[p], m)
+
+    # Pairs with equal seeds have equal adjoints at every layer: propagate one per group.
+    groups: list[list[int]] = []
+    for p in range(len(plist)):
+        for grp in groups:
+            if torch.equal(g2[grp[0]], g2[p]):
+                grp.append(p)
+                break
+        else:
+            groups.append([p])
+    gg = [g2[grp[0]] for grp in groups]
+
+    layers: list[_Layer] = [None] * L
+    for l in range(L - 1, -1, -1):
+        W, b = model.weights[l], model.biases[l]
+        cw, cb = model.weight_scales[l], model.bias_scales[l]
+        h_in, dh_in, ddh_in = inputs[l]
+        A, H = [], []
+        if g0 is not None:
+            A.append(g0)
+            H.append(h_in)
+        for i, g in enumerate(g1):
+            if g is not None:
+                A.append(g)
+                H.append(dh_in[i])
+        for k, grp in enumerate(groups):
+            hs = [ddh_in[p] for p in grp if ddh_in[p] is not None]
+            if gg[k] is not None and hs:
+                A.append(gg[k])
+                H.append(torch.stack(hs).sum(0) if len(hs) > 1 else hs[0])
+        layers[l] = _Layer(torch.stack(A) if A else None, torch.stack(H) if H else None, g0,
+                           cw, cb, W.requires_grad, b.requires_grad, W.shape[0], W.shape[1])
+        if l == 0:
+            break
+        # Pull the adjoints back through W_l and the activation of layer l−1.
+        hb0 = None if g0 is None else cw * (g0 @ W)
+        hb1 = [None if g is None else cw * (g @ W) for g in g1]
+        hb2 = [None if g is None else cw * (g @ W) for g in gg]
+        z, dz, ddz = pre[l - 1]
+        s1 = act.d1(z)
+        s2 = act.d2(z) if tkeys else None
+        s3 = act.d3(z) if plist else None
+        new_g0 = _mul(s1, hb0)
+        new_g1 = [_mul(s1, t) for t in hb1]
+        for i, t in enumerate(hb1):
+            if t is not None:
+                new_g0 = _add(new_g0, s2 * dz[i] * t)
+        for k, grp in enumerate(groups):
+            hb = hb2[k]
+            if hb is None:
+                continue
+            curv = None
+            for p in grp:
+                a, bb = plist[p]
+                curv = _add(curv, _add(_mul(s2, ddz[p]), s3 * dz[a] * dz[bb]))
+                if a == bb:
+                    new_g1[a] = _add(new_g1[a], 2 * s2 * dz[a] * hb)
+                else:
+                    new_g1[a] = _add(new_g1[a], s2 * dz[bb] * hb)
+                    new_g1[bb] = _add(new_g1[bb], s2 * dz[a] * hb)
+            new_g0 = _add(new_g0, curv * hb)
+        g0, g1 = new_g0, new_g1
+        gg = [_mul(s1, t) for t in hb2]
+    return StructuredFeatures(layers, n, x.dtype, x.device)

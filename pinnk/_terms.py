@@ -1,0 +1,132 @@
+"""Loss terms: an operator matched to labels at points."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ._operators import Linear, Operator
+from ._validation import as_points
+
+Target = torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
+
+
+class Term:
+    """A derivative-label term r(θ) = D f_θ(X) − y.
+
+    Args:
+        name: a unique, non-empty name (used by kernels, weights and reports).
+        operator: a :mod:`pinnk.ops` operator D.
+        points: the points X, shape (n, d), floating, finite.
+        target: the labels y: a tensor (n,), a callable ``x -> (n,)``, or ``None`` for zero (a PDE
+            residual).
+
+    The loss of a term is ‖r‖² / (2n) (design.md §1); the total loss is Σ_i λ_i ‖r_i‖² / (2 n_i).
+    """
+
+    def __init__(self, name: str, operator: Operator, points: Any, target: Target = None):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name: expected a non-empty string, got {name!r}")
+        if not isinstance(operator, Operator):
+            raise TypeError(f"operator: expected a pinnk.ops operator, got "
+                            f"{type(operator).__name__}")
+        self.name = name
+        self.operator = operator
+        self.points = as_points(points, "points")
+        if isinstance(operator, Linear):
+            # Surface dimension mismatches (direction length, multi-index length) at construction.
+            d = self.points.shape[1]
+            for m in operator.monomials(d):
+                for h in m.directions:
+                    h.evaluate(self.points[:1])
+        self._target = self._check_target(target)
+
+    def _check_target(self, target: Target) -> Target:
+        n = self.points.shape[0]
+        if target is None or callable(target) and not isinstance(target, torch.Tensor):
+            return target
+        t = torch.as_tensor(target)
+        if not t.is_floating_point():
+            t = t.to(self.points.dtype)
+        if t.ndim == 2 and t.shape[1] == 1:
+            t = t[:, 0]
+        if tuple(t.shape) != (n,):
+            raise ValueError(f"target: expected shape ({n},) to match points, got {tuple(t.shape)}")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError("target: contains NaN or Inf")
+        return t.to(device=self.points.device)
+
+    @property
+    def n(self) -> int:
+        """The number of points n."""
+        return self.points.shape[0]
+
+    @property
+    def order(self) -> int:
+        """The derivative order of the operator (0 for a value term)."""
+        return self.operator.order
+
+    @property
+    def is_residual(self) -> bool:
+        """True for a zero-target term with a derivative operator (a PDE residual)."""
+        return self._target is None and self.operator.order > 0
+
+    def target_values(self, x: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The labels y at the term's points (or at ``x``), shape (n,), or None for zero."""
+        x = self.points if x is None else x
+        t = self._target
+        if t is None:
+            return None
+        if isinstance(t, torch.Tensor):
+            return t.to(dtype=x.dtype, device=x.device)
+        v = t(x)
+        v = torch.as_tensor(v, dtype=x.dtype, device=x.device)
+        if v.ndim == 2 and v.shape[1] == 1:
+            v = v[:, 0]
+        if tuple(v.shape) != (x.shape[0],):
+            raise ValueError(f"target: callable must return shape ({x.shape[0]},), got "
+                             f"{tuple(v.shape)}")
+        return v
+
+    def residual(self, model: Callable, points: torch.Tensor | None = None) -> torch.Tensor:
+        """r = D f(X) − y, shape (n,), differentiable in the model's parameters.
+
+        The points are moved to the dtype and device of the model's parameters when it has any.
+        """
+        x = self.points if points is None else points
+        p = next(iter(model.parameters()), None) if isinstance(model, torch.nn.Module) else None
+        if p is not None and (x.dtype != p.dtype or x.device != p.device):
+            x = x.to(dtype=p.dtype, device=p.device)
+        r = self.operator(model, x)
+        y = self.target_values(x)
+        return r if y is None else r - y
+
+    def loss(self, model: Callable) -> torch.Tensor:
+        """The mean loss ‖r‖² / (2n) (a scalar tensor)."""
+        r = self.residual(model)
+        return 0.5 * (r * r).mean()
+
+    def with_points(self, points: Any, target: Target = ...) -> "Term":
+        """A copy of this term at new points (the callable target, if any, is kept)."""
+        if target is ...:
+            target = self._target if not isinstance(self._target, torch.Tensor) else None
+            if isinstance(self._target, torch.Tensor):
+                raise ValueError("target: this term has tensor labels; pass target= for the new "
+                                 "points")
+        return Term(self.name, self.operator, points, target)
+
+    def to(self, device=None, dtype=None) -> "Term":
+        """A copy with points (and tensor labels) moved to ``device``/``dtype``."""
+        new = object.__new__(Term)
+        new.name, new.operator = self.name, self.operator
+        new.points = self.points.to(device=device, dtype=dtype or self.points.dtype)
+        t = self._target
+        new._target = t.to(device=device, dtype=dtype or t.dtype) if isinstance(t, torch.Tensor) else t
+        return new
+
+    def __repr__(self) -> str:
+        tgt = "0" if self._target is None else ("y" if isinstance(self._target, torch.Tensor)
+                                                else "y(x)")
+        return f"Term({self.name!r}: {self.operator!r} = {tgt}, n={self.n})"
