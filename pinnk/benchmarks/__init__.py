@@ -1,0 +1,1 @@
+"""Performance benchmarks: scripts that measure ratios side by side in one run."""

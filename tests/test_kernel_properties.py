@@ -1,0 +1,123 @@
+"""Structural properties of Θ, Θ*, trace weights and angles."""
+
+import numpy as np
+import pytest
+import torch
+
+import pinnk
+from pinnk import ops
+from oracle import rel_err
+
+
+def _setup(impl_model="mlp", n=(9, 7, 9)):
+    g = torch.Generator().manual_seed(5)
+    if impl_model == "mlp":
+        model = pinnk.MLP(2, 1, 16, 2, "tanh", "ntk", generator=g, dtype=torch.float64)
+    else:
+        torch.manual_seed(5)
+        model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(),
+                                    torch.nn.Linear(16, 1)).double()
+    xs = [torch.rand(k, 2, generator=g, dtype=torch.float64) for k in n]
+    terms = [pinnk.Term("u", ops.value(), xs[0], torch.sin(xs[0][:, 0])),
+             pinnk.Term("bc", ops.directional([1.0, 1.0]), xs[1]),
+             pinnk.Term("pde", ops.laplacian() + 2.0 * ops.value(), xs[2])]
+    return model, terms
+
+
+@pytest.mark.parametrize("impl", ["structured", "jacobian"])
+def test_theta_is_symmetric_psd(impl):
+    model, terms = _setup()
+    K = pinnk.ntk(model, terms, impl)
+    M = K.matrix()
+    assert M.shape == (25, 25)
+    assert rel_err(M, M.T) <= 1e-14
+    ev = torch.linalg.eigvalsh(M)
+    assert float(ev.min()) >= -1e-10 * float(ev.max())
+    # the block accessor by name agrees with the assembled matrix and with its transpose
+    assert torch.equal(K.block("bc", "u"), K.block(0, 1).T)
+    assert torch.allclose(M[9:16, 0:9], K.block("bc", "u"))
+
+
+@pytest.mark.parametrize("impl", ["structured", "jacobian"])
+def test_theta_star_spectrum_is_real_and_matches_general_eig(impl):
+    model, terms = _setup()
+    K = pinnk.ntk(model, terms, impl)
+    w = [0.5, 7.0, 0.01]
+    ev = K.eigvalsh(w)
+    assert torch.all(ev[1:] >= ev[:-1])
+    assert float(ev.min()) >= -1e-10 * float(ev.max())
+    # Θ* (not symmetric) has the same spectrum: check with a general eigen-solver
+    Mstar = K.matrix(w).numpy()
+    assert not np.allclose(Mstar, Mstar.T)
+    gen = np.linalg.eigvals(Mstar)
+    assert np.abs(gen.imag).max() <= 1e-8 * np.abs(gen).max()
+    np.testing.assert_allclose(np.sort(gen.real), ev.numpy(), rtol=1e-7, atol=1e-9 * float(ev.max()))
+    # blocks of Θ*: block (a, i) = w_i Θ_ai
+    assert torch.allclose(K.matrix(w)[0:9, 9:16], 7.0 * K.block(0, 1))
+    # weights by name
+    assert torch.allclose(K.eigvalsh({"u": 0.5, "bc": 7.0, "pde": 0.01}), ev)
+
+
+@pytest.mark.parametrize("impl", ["structured", "jacobian"])
+def test_trace_weights_match_their_formulas(impl):
+    model, terms = _setup()
+    K = pinnk.ntk(model, terms, impl)
+    tr = torch.tensor([float(torch.trace(K.block(i, i))) for i in range(3)], dtype=torch.float64)
+    n = torch.tensor([9.0, 7.0, 9.0], dtype=torch.float64)
+    K2 = pinnk.ntk(model, terms, impl)  # fresh: the weights come from diagonals alone
+    lam_sum = K2.trace_weights("sum")
+    assert not K2._blocks  # no block was built
+    assert torch.allclose(lam_sum, tr.sum() / tr, rtol=1e-12)
+    m = tr / n
+    assert torch.allclose(K2.trace_weights("mean"), m.sum() / m, rtol=1e-12)
+    # every weighted trace is the same: λ_i tr Θ_ii = Σ_j tr Θ_jj
+    assert torch.allclose(lam_sum * tr, tr.sum().expand(3), rtol=1e-12)
+
+
+@pytest.mark.parametrize("impl", ["structured", "jacobian"])
+def test_trace_weights_mean_form_is_independent_of_point_counts(impl):
+    model, _ = _setup()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(400, 2, generator=g, dtype=torch.float64)
+    lam = []
+    for n_u, n_d in ((40, 400), (400, 40)):
+        terms = [pinnk.Term("u", ops.value(), x[:n_u]), pinnk.Term("d", ops.laplacian(), x[:n_d])]
+        lam.append(pinnk.ntk(model, terms, impl).trace_weights("mean"))
+    # same distribution of points: the mean form changes only by sampling noise
+    assert torch.allclose(lam[0], lam[1], rtol=0.25)
+
+
+@pytest.mark.parametrize("model_kind", ["mlp", "sequential"])
+def test_angles_are_normalised_block_diagonals(model_kind):
+    model, terms = _setup(model_kind, n=(9, 9, 9))
+    x = terms[0].points
+    a = pinnk.Term("u", ops.value(), x)
+    b = pinnk.Term("pde", ops.laplacian() + 2.0 * ops.value(), x)
+    cos = pinnk.angles(model, a, b)
+    assert cos.shape == (9,)
+    assert bool(((cos >= -1) & (cos <= 1)).all())
+    K = pinnk.ntk(model, [a, b], "jacobian")
+    ref = torch.diagonal(K.block(0, 1)) / torch.sqrt(torch.diagonal(K.block(0, 0))
+                                                     * torch.diagonal(K.block(1, 1)))
+    assert rel_err(cos, ref) <= 1e-12
+    # a term with itself is perfectly aligned; with its negative, opposed
+    assert torch.allclose(pinnk.angles(model, a, a), torch.ones(9, dtype=torch.float64))
+    neg = pinnk.Term("neg", -1.0 * ops.value(), x)
+    assert torch.allclose(pinnk.angles(model, a, neg), -torch.ones(9, dtype=torch.float64))
+
+
+def test_angles_build_no_block():
+    model, terms = _setup()
+    x = terms[0].points
+    K = pinnk.ntk(model, [pinnk.Term("u", ops.value(), x), pinnk.Term("d", ops.laplacian(), x)])
+    K.cross_diagonal(0, 1)
+    K.diagonal(0)
+    assert not K._blocks
+
+
+def test_kernel_follows_model_dtype():
+    g = torch.Generator().manual_seed(0)
+    model = pinnk.MLP(2, 1, 8, 2, generator=g)  # float32
+    x = torch.rand(5, 2, dtype=torch.float64)
+    K = pinnk.ntk(model, [pinnk.Term("u", ops.laplacian(), x)])
+    assert K.block(0, 0).dtype == torch.float32
