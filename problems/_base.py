@@ -208,5 +208,10 @@ class ZooProblem(pinnk.Problem):
         """The problem's parameters, name -> value (a copy)."""
         return dict(getattr(self, "_params", {}))
 
+    def term_names(self) -> list[str]:
+        """The names of the terms :meth:`terms` returns, in order (without sampling: the keys of
+        :attr:`defaults.points`, which every zoo problem lists in term order)."""
+        return list(self.defaults.points)
+
     def _dtype(self, dtype: torch.dtype | None) -> torch.dtype:
         return resolve_dtype(dtype)

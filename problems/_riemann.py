@@ -89,16 +89,13 @@ def _check_gamma(gamma) -> float:
 
 def _as_state(name: str, value) -> RiemannState:
     """Validate a primitive state ``(rho, u, p)``; ``name`` is "left" or "right"."""
+    expected = f"{name} must be a sequence (rho, u, p) of three real numbers"
     if isinstance(value, (str, bytes)):
-        raise TypeError(
-            f"{name} must be a sequence (rho, u, p) of three real numbers, got {type(value).__name__}"
-        )
+        raise TypeError(f"{expected}, got {type(value).__name__}")
     try:
-        items = tuple(np.asarray(value).ravel().tolist()) if isinstance(value, np.ndarray) else tuple(value)
+        items = tuple(value)
     except TypeError:
-        raise TypeError(
-            f"{name} must be a sequence (rho, u, p) of three real numbers, got {type(value).__name__}"
-        ) from None
+        raise TypeError(f"{expected}, got {type(value).__name__}") from None
     if len(items) != 3:
         raise ValueError(f"{name} must have exactly three entries (rho, u, p), got {len(items)}")
     rho = _real_scalar(f"{name} density", items[0])
@@ -419,7 +416,7 @@ class ExactRiemannSolver:
         x = _as_real_array("x", x)
         t = _as_real_array("t", t)
         if np.any(t < 0.0):
-            raise ValueError("t must be >= 0 everywhere (times before the initial time are not defined)")
+            raise ValueError("t must be >= 0 everywhere (the solution starts at t = 0)")
         x, t = _broadcast(("x", x), ("t", t))
         shape = x.shape
         rho = np.empty(shape, dtype=np.float64)

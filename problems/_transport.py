@@ -157,7 +157,8 @@ class RotatingCone(ZooProblem):
         r = torch.rand(n, generator=generator, dtype=dtype)
         t = self.T * torch.rand(n, generator=generator, dtype=dtype)
         one = torch.ones(n, dtype=dtype)
-        # side 0: x = 1, y = r;  side 1: x = −1, y = −r;  side 2: y = 1, x = −r;  side 3: y = −1, x = r
+        # side 0: x = 1, y = r;   side 1: x = −1, y = −r;
+        # side 2: y = 1, x = −r;  side 3: y = −1, x = r
         x = torch.where(side == 0, one, torch.where(side == 1, -one,
                                                     torch.where(side == 2, -r, r)))
         y = torch.where(side == 0, r, torch.where(side == 1, -r,

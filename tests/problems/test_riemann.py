@@ -201,7 +201,8 @@ def test_sample_piecewise_structure(case):
     x0 = solver.x0
     eps = 1e-7
     # far left / far right
-    rho, u, p = solver.sample(np.array([x0 + (speeds[0] - 1.0) * t, x0 + (speeds[-1] + 1.0) * t]), t)
+    far = np.array([x0 + (speeds[0] - 1.0) * t, x0 + (speeds[-1] + 1.0) * t])
+    rho, u, p = solver.sample(far, t)
     assert (rho[0], u[0], p[0]) == tuple(solver.left)
     assert (rho[1], u[1], p[1]) == tuple(solver.right)
     # just either side of the contact: the two star states

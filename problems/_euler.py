@@ -1,0 +1,475 @@
+"""Compressible Euler equations of an ideal gas (design.md §5; Mao, Jagtap, Karniadakis 2020).
+
+The networks predict primitive variables; the residuals are the conservation laws
+∂_t U + ∇·F(U) = 0 expanded with the chain and product rules into values and first partials of
+the primitive outputs, so each residual is one :func:`pinnk.ops.residual`.
+
+* :func:`euler_residuals_1d`, :func:`euler_residuals_2d`: the residual operators.
+* ``euler-smooth``: an advected density wave, exact.
+* ``sod``, ``lax``, ``riemann``: shock tubes, exact by the Riemann solver of
+  :mod:`problems._riemann`.
+* ``isentropic-vortex``: Shu's isentropic vortex advected by a uniform flow, exact.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+import pinnk
+from pinnk import ops
+
+from ._base import ZooProblem, check_real, check_state, to_tensor, uniform, with_column
+
+__all__ = ["euler_residuals_1d", "euler_residuals_2d", "EulerSmooth", "RiemannProblem", "Sod",
+           "Lax", "IsentropicVortex"]
+
+
+def _check_gamma(gamma: float) -> float:
+    g = check_real(gamma, "gamma")
+    if g <= 1.0:
+        raise ValueError(f"gamma: expected a ratio of specific heats > 1, got {g!r}")
+    return g
+
+
+# --------------------------------------------------------------------------------- residuals
+def euler_residuals_1d(gamma: float = 1.4) -> dict:
+    """The three conservative residuals of the 1D Euler equations in primitive variables.
+
+    Inputs (x, t) (coordinates 0, 1), outputs (ρ, u, p) (components 0, 1, 2). With
+    U = (ρ, ρu, E), F = (ρu, ρu² + p, u(E + p)), E = p/(γ−1) + ρu²/2, the residual
+    ∂_t U + ∂_x F(U) expands to
+
+        mass:      ρ_t + ρ_x u + ρ u_x
+        momentum:  ρ_t u + ρ u_t + ρ_x u² + 2ρ u u_x + p_x
+        energy:    E_t + u_x (E + p) + u (E_x + p_x),
+                   E_t = p_t/(γ−1) + ρ_t u²/2 + ρ u u_t,   E_x = p_x/(γ−1) + ρ_x u²/2 + ρ u u_x.
+
+    Returns:
+        A dict ``{"mass": op, "momentum": op, "energy": op}`` of :class:`pinnk.ops.Residual`,
+        each mapping (model, x (n, 2)) to (n,).
+    """
+    g = _check_gamma(gamma)
+    k = 1.0 / (g - 1.0)
+    rho, u, p = ops.value(0), ops.value(1), ops.value(2)
+
+    def dx(c):
+        return ops.partial([1, 0], c)
+
+    def dt(c):
+        return ops.partial([0, 1], c)
+
+    def mass(x, rho, u, rho_x, u_x, rho_t):
+        return rho_t + rho_x * u + rho * u_x
+
+    def momentum(x, rho, u, rho_x, u_x, p_x, rho_t, u_t):
+        return rho_t * u + rho * u_t + rho_x * u * u + 2.0 * rho * u * u_x + p_x
+
+    def energy(x, rho, u, p, rho_x, u_x, p_x, rho_t, u_t, p_t):
+        e = k * p + 0.5 * rho * u * u
+        e_t = k * p_t + 0.5 * rho_t * u * u + rho * u * u_t
+        e_x = k * p_x + 0.5 * rho_x * u * u + rho * u * u_x
+        return e_t + u_x * (e + p) + u * (e_x + p_x)
+
+    return {
+        "mass": ops.residual(mass, rho=rho, u=u, rho_x=dx(0), u_x=dx(1), rho_t=dt(0),
+                             label="euler mass"),
+        "momentum": ops.residual(momentum, rho=rho, u=u, rho_x=dx(0), u_x=dx(1), p_x=dx(2),
+                                 rho_t=dt(0), u_t=dt(1), label="euler momentum"),
+        "energy": ops.residual(energy, rho=rho, u=u, p=p, rho_x=dx(0), u_x=dx(1), p_x=dx(2),
+                               rho_t=dt(0), u_t=dt(1), p_t=dt(2), label="euler energy"),
+    }
+
+
+def euler_residuals_2d(gamma: float = 1.4) -> dict:
+    """The four conservative residuals of the 2D Euler equations in primitive variables.
+
+    Inputs (x, y, t) (coordinates 0, 1, 2), outputs (ρ, u, v, p) (components 0..3). With
+    U = (ρ, ρu, ρv, E), F = (ρu, ρu² + p, ρuv, u(E + p)), G = (ρv, ρuv, ρv² + p, v(E + p)),
+    E = p/(γ−1) + ρ(u² + v²)/2, the residual ∂_t U + ∂_x F + ∂_y G expands to
+
+        mass:        ρ_t + ρ_x u + ρ u_x + ρ_y v + ρ v_y
+        momentum_x:  ρ_t u + ρ u_t + ρ_x u² + 2ρ u u_x + p_x + ρ_y u v + ρ u_y v + ρ u v_y
+        momentum_y:  ρ_t v + ρ v_t + ρ_x u v + ρ u_x v + ρ u v_x + ρ_y v² + 2ρ v v_y + p_y
+        energy:      E_t + u_x (E + p) + u (E_x + p_x) + v_y (E + p) + v (E_y + p_y),
+                     E_s = p_s/(γ−1) + ρ_s (u² + v²)/2 + ρ (u u_s + v v_s)  for s = t, x, y.
+
+    Returns:
+        A dict ``{"mass", "momentum_x", "momentum_y", "energy"}`` of operators, each mapping
+        (model, x (n, 3)) to (n,).
+    """
+    g = _check_gamma(gamma)
+    k = 1.0 / (g - 1.0)
+    names = ("rho", "u", "v", "p")
+    coords = {"x": [1, 0, 0], "y": [0, 1, 0], "t": [0, 0, 1]}
+    available = {}
+    for c, nm in enumerate(names):
+        available[nm] = ops.value(c)
+        for s, alpha in coords.items():
+            available[f"{nm}_{s}"] = ops.partial(alpha, c)
+
+    def make(fn, needed, label):
+        return ops.residual(fn, {nm: available[nm] for nm in needed}, label=label)
+
+    def mass(x, rho, u, v, rho_t, rho_x, u_x, rho_y, v_y):
+        return rho_t + rho_x * u + rho * u_x + rho_y * v + rho * v_y
+
+    def momentum_x(x, rho, u, v, rho_t, u_t, rho_x, u_x, p_x, rho_y, u_y, v_y):
+        return (rho_t * u + rho * u_t + rho_x * u * u + 2.0 * rho * u * u_x + p_x
+                + rho_y * u * v + rho * u_y * v + rho * u * v_y)
+
+    def momentum_y(x, rho, u, v, rho_t, v_t, rho_x, u_x, v_x, rho_y, v_y, p_y):
+        return (rho_t * v + rho * v_t + rho_x * u * v + rho * u_x * v + rho * u * v_x
+                + rho_y * v * v + 2.0 * rho * v * v_y + p_y)
+
+    def energy(x, rho, u, v, p, rho_t, u_t, v_t, p_t, rho_x, u_x, v_x, p_x, rho_y, u_y, v_y,
+               p_y):
+        q = 0.5 * (u * u + v * v)
+        e = k * p + rho * q
+        e_t = k * p_t + rho_t * q + rho * (u * u_t + v * v_t)
+        e_x = k * p_x + rho_x * q + rho * (u * u_x + v * v_x)
+        e_y = k * p_y + rho_y * q + rho * (u * u_y + v * v_y)
+        return e_t + u_x * (e + p) + u * (e_x + p_x) + v_y * (e + p) + v * (e_y + p_y)
+
+    def args(fn):
+        return fn.__code__.co_varnames[1:fn.__code__.co_argcount]
+
+    return {
+        "mass": make(mass, args(mass), "euler2d mass"),
+        "momentum_x": make(momentum_x, args(momentum_x), "euler2d momentum_x"),
+        "momentum_y": make(momentum_y, args(momentum_y), "euler2d momentum_y"),
+        "energy": make(energy, args(energy), "euler2d energy"),
+    }
+
+
+def _value_terms(prefix: str, points: torch.Tensor, counts: dict, targets, outputs) -> list:
+    """One value term ``f"{prefix}_{name}"`` per output, on the first counts[...] shared points.
+
+    ``targets`` is a tensor (n, out) at ``points`` or a callable x -> (n, out).
+    """
+    out = []
+    for c, nm in enumerate(outputs):
+        name = f"{prefix}_{nm}"
+        x = points[: counts[name]]
+        y = targets(x) if callable(targets) else targets[: counts[name]]
+        out.append(pinnk.Term(name, ops.value(c), x, y[:, c]))
+    return out
+
+
+def _names(prefixes, outputs) -> list[str]:
+    return [f"{p}_{o}" for p in prefixes for o in outputs]
+
+
+# -------------------------------------------------------------------------------- euler-smooth
+class EulerSmooth(ZooProblem):
+    """1D Euler with a smooth exact solution: a density wave advected by a uniform flow.
+
+    Inputs (x, t) ∈ [0, 2] × [0, 2], outputs (ρ, u, p), γ = 1.4 by default:
+
+        ρ = 1 + A sin(π(x − t)),   u = 1,   p = 1
+
+    (exact: with u and p constant all three conservation laws reduce to ρ_t + ρ_x = 0).
+
+    Terms: "mass", "momentum", "energy" (:func:`euler_residuals_1d`, target 0) at uniform interior
+    points; "initial_rho", "initial_u", "initial_p" (values at t = 0); "boundary_rho",
+    "boundary_u", "boundary_p" (Dirichlet values of the exact solution at x = 0 and x = 2,
+    alternating).
+
+    Parameters:
+        amplitude: A with 0 < A < 1 so that ρ > 0 (default 0.2).
+        gamma: the ratio of specific heats > 1 (default 1.4).
+
+    Defaults keep ρ and p positive (``positive_outputs=(0, 2)``).
+    """
+
+    name = "euler-smooth"
+    description = "1D Euler, advected density wave ρ = 1 + 0.2 sin(π(x − t)), u = p = 1 (exact)"
+    input_names = ("x", "t")
+    output_names = ("rho", "u", "p")
+    time_index = 1
+    exact = True
+
+    def __init__(self, *, amplitude: float = 0.2, gamma: float = 1.4):
+        self.amplitude = check_real(amplitude, "amplitude", positive=True)
+        if self.amplitude >= 1.0:
+            raise ValueError(f"amplitude: expected 0 < amplitude < 1 (positive density), got "
+                             f"{self.amplitude!r}")
+        self.gamma = _check_gamma(gamma)
+        self._set_params(amplitude=self.amplitude, gamma=self.gamma)
+        self.domain = pinnk.Box((0.0, 0.0), (2.0, 2.0))
+        points = {"mass": 2000, "momentum": 2000, "energy": 2000}
+        points.update({k: 256 for k in _names(("initial", "boundary"), self.output_names)})
+        self.defaults = pinnk.Defaults(width=50, depth=4, activation="tanh", steps=10000, lr=1e-3,
+                                       points=points, positive_outputs=(0, 2))
+
+    def _names(self) -> list[str]:
+        return ["mass", "momentum", "energy"] + _names(("initial", "boundary"), self.output_names)
+
+    def _exact(self, x: torch.Tensor) -> torch.Tensor:
+        rho = 1.0 + self.amplitude * torch.sin(math.pi * (x[:, 0] - x[:, 1]))
+        one = torch.ones_like(rho)
+        return torch.stack([rho, one, one], dim=-1)
+
+    def terms(self, n=None, generator=None, dtype=None) -> list[pinnk.Term]:
+        dtype = self._dtype(dtype)
+        c = self.counts(n, self._names())
+        lo, hi = self.domain.lower, self.domain.upper
+        m_res = max(c[k] for k in ("mass", "momentum", "energy"))
+        m_ini = max(c[f"initial_{o}"] for o in self.output_names)
+        m_bnd = max(c[f"boundary_{o}"] for o in self.output_names)
+        x_res = uniform(m_res, lo, hi, generator, dtype)
+        x_ini = with_column(uniform(m_ini, lo, hi, generator, dtype), 1, 0.0)
+        x_bnd = uniform(m_bnd, lo, hi, generator, dtype)
+        x_bnd = with_column(x_bnd, 0, 2.0 * (torch.arange(m_bnd) % 2).to(dtype))
+        out = [pinnk.Term(k, op, x_res[: c[k]])
+               for k, op in euler_residuals_1d(self.gamma).items()]
+        out += _value_terms("initial", x_ini, c, self._exact, self.output_names)
+        out += _value_terms("boundary", x_bnd, c, self._exact, self.output_names)
+        return out
+
+    def solution(self, x: torch.Tensor) -> torch.Tensor:
+        """(ρ, u, p) = (1 + A sin(π(x − t)), 1, 1), shape (n, 3)."""
+        x = self.check_points(x)
+        return self._exact(x)
+
+
+# -------------------------------------------------------------------------------- shock tubes
+class RiemannProblem(ZooProblem):
+    """A 1D Euler Riemann problem (shock tube) on x ∈ [0, 1], t ∈ [0, t_end].
+
+    Inputs (x, t), outputs (ρ, u, p). Initial data (ρ, u, p) = ``left`` for x < x0 and ``right``
+    for x >= x0. The solution is the exact one of :class:`problems._riemann.ExactRiemannSolver`
+    (Toro ch. 4: every wave pattern; data that create a vacuum are rejected), so ``exact=True``;
+    it is discontinuous and computed in numpy (not differentiable).
+
+    Terms:
+        "mass", "momentum", "energy":  the residuals of :func:`euler_residuals_1d` (target 0) at
+            interior points t = t_end·s^q, s uniform (q = ``time_exponent``; q > 1 clusters points
+            near t = 0, where the discontinuity is sharpest);
+        "initial_rho", "initial_u", "initial_p":  the initial states at t = 0 (more points by
+            default, as recommended by Mao et al. 2020);
+        "boundary_rho", "boundary_u", "boundary_p":  the exact solution at x = 0 and x = 1
+            (alternating); before the waves reach the ends it equals the initial states.
+
+    Parameters:
+        left, right: (ρ, u, p) with ρ > 0, p > 0 (default: Sod's states).
+        x0: the position of the initial discontinuity, 0 < x0 < 1 (default 0.5).
+        t_end: the final time > 0 (default 0.2).
+        gamma: the ratio of specific heats > 1 (default 1.4).
+        time_exponent: q > 0 of the residual points' time distribution (default 1: uniform).
+
+    Defaults keep ρ and p positive (``positive_outputs=(0, 2)``).
+    """
+
+    name = "riemann"
+    description = "1D Euler Riemann problem with user-given left/right states (exact solver)"
+    input_names = ("x", "t")
+    output_names = ("rho", "u", "p")
+    time_index = 1
+    exact = True
+
+    def __init__(self, *, left=(1.0, 0.0, 1.0), right=(0.125, 0.0, 0.1), x0: float = 0.5,
+                 t_end: float = 0.2, gamma: float = 1.4, time_exponent: float = 1.0):
+        self._setup(left, right, x0, t_end, gamma, time_exponent)
+        self._set_params(left=self.left, right=self.right, x0=self.x0, t_end=self.t_end,
+                         gamma=self.gamma, time_exponent=self.time_exponent)
+
+    def _setup(self, left, right, x0, t_end, gamma, time_exponent) -> None:
+        from ._riemann import ExactRiemannSolver
+        self.left = check_state(left, "left")
+        self.right = check_state(right, "right")
+        self.x0 = check_real(x0, "x0")
+        if not 0.0 < self.x0 < 1.0:
+            raise ValueError(f"x0: expected the discontinuity inside (0, 1), got {self.x0!r}")
+        self.t_end = check_real(t_end, "t_end", positive=True)
+        self.gamma = _check_gamma(gamma)
+        self.time_exponent = check_real(time_exponent, "time_exponent", positive=True)
+        self.solver = ExactRiemannSolver(self.left, self.right, gamma=self.gamma, x0=self.x0)
+        self.domain = pinnk.Box((0.0, 0.0), (1.0, self.t_end))
+        points = {"mass": 2000, "momentum": 2000, "energy": 2000}
+        points.update({f"initial_{o}": 1000 for o in self.output_names})
+        points.update({f"boundary_{o}": 200 for o in self.output_names})
+        self.defaults = pinnk.Defaults(width=64, depth=6, activation="tanh", steps=20000, lr=5e-4,
+                                       points=points, positive_outputs=(0, 2))
+
+    def _names(self) -> list[str]:
+        return ["mass", "momentum", "energy"] + _names(("initial", "boundary"), self.output_names)
+
+    def terms(self, n=None, generator=None, dtype=None) -> list[pinnk.Term]:
+        dtype = self._dtype(dtype)
+        c = self.counts(n, self._names())
+        lo, hi = self.domain.lower, self.domain.upper
+        m_res = max(c[k] for k in ("mass", "momentum", "energy"))
+        m_ini = max(c[f"initial_{o}"] for o in self.output_names)
+        m_bnd = max(c[f"boundary_{o}"] for o in self.output_names)
+        x_res = uniform(m_res, lo, hi, generator, dtype)
+        if self.time_exponent != 1.0:
+            s = x_res[:, 1] / self.t_end
+            x_res = with_column(x_res, 1, self.t_end * s ** self.time_exponent)
+        x_ini = with_column(uniform(m_ini, lo, hi, generator, dtype), 1, 0.0)
+        x_bnd = uniform(m_bnd, lo, hi, generator, dtype)
+        x_bnd = with_column(x_bnd, 0, (torch.arange(m_bnd) % 2).to(dtype))
+        out = [pinnk.Term(k, op, x_res[: c[k]])
+               for k, op in euler_residuals_1d(self.gamma).items()]
+        out += _value_terms("initial", x_ini, c, self.solution(x_ini), self.output_names)
+        out += _value_terms("boundary", x_bnd, c, self.solution(x_bnd), self.output_names)
+        return out
+
+    def solution(self, x: torch.Tensor) -> torch.Tensor:
+        """The exact (ρ, u, p) at points (x, t) with t >= 0, shape (n, 3), dtype and device of
+        ``x`` (computed in float64 numpy; not differentiable)."""
+        x = self.check_points(x)
+        xn = x.detach().cpu().to(torch.float64).numpy()
+        return to_tensor(self.solver.sample(xn[:, 0], xn[:, 1]), x)
+
+
+class Sod(RiemannProblem):
+    """Sod's shock tube: (ρ, u, p) = (1, 0, 1) | (0.125, 0, 0.1) at x0 = 0.5, t_end = 0.2.
+
+    Left rarefaction, contact, right shock; star state p* = 0.30313, u* = 0.92745,
+    ρ*L = 0.42632, ρ*R = 0.26557, shock speed 1.75216 (design.md §5, Toro test 1). See
+    :class:`RiemannProblem` for the terms.
+
+    Parameters: t_end (default 0.2), time_exponent (default 1).
+    """
+
+    name = "sod"
+    description = "Sod shock tube (1, 0, 1) | (0.125, 0, 0.1), t ∈ [0, 0.2] (exact Riemann solver)"
+    LEFT = (1.0, 0.0, 1.0)
+    RIGHT = (0.125, 0.0, 0.1)
+    T_END = 0.2
+
+    def __init__(self, *, t_end: float = 0.2, time_exponent: float = 1.0):
+        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent)
+        self._set_params(t_end=self.t_end, time_exponent=self.time_exponent)
+
+
+class Lax(RiemannProblem):
+    """Lax's shock tube: (ρ, u, p) = (0.445, 0.698, 3.528) | (0.5, 0, 0.571) at x0 = 0.5.
+
+    Left rarefaction, contact, right shock; p* = 2.4661, u* = 1.5287 (design.md §5). The final
+    time is the usual t_end = 0.14 on [0, 1] (the rarefaction head reaches x ≈ 0.13 and the shock
+    x ≈ 0.85, so no wave leaves the tube). See :class:`RiemannProblem` for the terms.
+
+    Parameters: t_end (default 0.14), time_exponent (default 1).
+    """
+
+    name = "lax"
+    description = "Lax shock tube (0.445, 0.698, 3.528) | (0.5, 0, 0.571), t ∈ [0, 0.14] (exact)"
+    LEFT = (0.445, 0.698, 3.528)
+    RIGHT = (0.5, 0.0, 0.571)
+    T_END = 0.14
+
+    def __init__(self, *, t_end: float = 0.14, time_exponent: float = 1.0):
+        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent)
+        self._set_params(t_end=self.t_end, time_exponent=self.time_exponent)
+
+
+# -------------------------------------------------------------------------- isentropic vortex
+class IsentropicVortex(ZooProblem):
+    """2D Euler: Shu's isentropic vortex advected by a uniform flow on [0, 10]² × [0, T].
+
+    Inputs (x, y, t), outputs (ρ, u, v, p). Free stream ρ∞ = p∞ = 1, (u∞, v∞) = (1, 1); the
+    vortex of strength ε starts at (5, 5) and is carried by the free stream (Shu 1998):
+
+        (x̄, ȳ) = (x − 5 − t, y − 5 − t) wrapped to the nearest periodic image in [−5, 5)²,
+        r² = x̄² + ȳ²,
+        u = 1 − ε/(2π) e^{(1−r²)/2} ȳ,    v = 1 + ε/(2π) e^{(1−r²)/2} x̄,
+        T = 1 − (γ−1) ε²/(8γπ²) e^{1−r²},  ρ = T^{1/(γ−1)},  p = ρ^γ.
+
+    The translated vortex solves the Euler equations exactly on R²; wrapping to the nearest image
+    makes it periodic in x and y at the price of a jump of about 5e-5 (for ε = 5) along the seam
+    x − t ≡ 0 (mod 10) or y − t ≡ 0 (mod 10), where the residual is not defined.
+
+    Terms: "mass", "momentum_x", "momentum_y", "energy" (:func:`euler_residuals_2d`, target 0) at
+    uniform points; "initial_rho", ..., "initial_p" (values at t = 0); "boundary_rho", ...,
+    "boundary_p" (exact values on the four sides of the square).
+
+    Parameters:
+        strength: ε > 0 with T > 0 at the core, i.e. ε² < 8γπ²/((γ−1)e) (default 5).
+        T: the final time > 0 (default 1).
+        gamma: the ratio of specific heats > 1 (default 1.4).
+
+    Defaults keep ρ and p positive (``positive_outputs=(0, 3)``).
+    """
+
+    name = "isentropic-vortex"
+    description = "2D Euler, Shu's isentropic vortex (ε = 5) advected by (1, 1) on [0, 10]² (exact)"
+    input_names = ("x", "y", "t")
+    output_names = ("rho", "u", "v", "p")
+    time_index = 2
+    exact = True
+    LENGTH = 10.0
+
+    def __init__(self, *, strength: float = 5.0, T: float = 1.0, gamma: float = 1.4):
+        self.strength = check_real(strength, "strength", positive=True)
+        self.T = check_real(T, "T", positive=True)
+        self.gamma = _check_gamma(gamma)
+        core = 1.0 - (self.gamma - 1.0) * self.strength ** 2 * math.e / (
+            8.0 * self.gamma * math.pi ** 2)
+        if core <= 0.0:
+            raise ValueError(f"strength: {self.strength!r} is too strong for gamma={self.gamma}: "
+                             f"the temperature at the vortex core would be {core:.3g} <= 0")
+        self._set_params(strength=self.strength, T=self.T, gamma=self.gamma)
+        L = self.LENGTH
+        self.domain = pinnk.Box((0.0, 0.0, 0.0), (L, L, self.T))
+        points = {k: 4000 for k in ("mass", "momentum_x", "momentum_y", "energy")}
+        points.update({k: 1000 for k in _names(("initial", "boundary"), self.output_names)})
+        self.defaults = pinnk.Defaults(width=64, depth=5, activation="tanh", steps=20000, lr=1e-3,
+                                       points=points, positive_outputs=(0, 3))
+
+    def _names(self) -> list[str]:
+        return (["mass", "momentum_x", "momentum_y", "energy"]
+                + _names(("initial", "boundary"), self.output_names))
+
+    def _exact(self, x: torch.Tensor) -> torch.Tensor:
+        L, g, eps = self.LENGTH, self.gamma, self.strength
+        half = 0.5 * L
+        # x − (L/2 + t) wrapped to [−L/2, L/2): remainder(x − L/2 − t + L/2, L) − L/2
+        xb = torch.remainder(x[:, 0] - x[:, 2], L) - half
+        yb = torch.remainder(x[:, 1] - x[:, 2], L) - half
+        r2 = xb * xb + yb * yb
+        a = eps / (2.0 * math.pi) * torch.exp(0.5 * (1.0 - r2))
+        u = 1.0 - a * yb
+        v = 1.0 + a * xb
+        temp = 1.0 - (g - 1.0) * eps ** 2 / (8.0 * g * math.pi ** 2) * torch.exp(1.0 - r2)
+        rho = temp ** (1.0 / (g - 1.0))
+        p = rho * temp  # = ρ^γ
+        return torch.stack([rho, u, v, p], dim=-1)
+
+    def boundary_points(self, n: int, generator: torch.Generator | None = None,
+                        dtype: torch.dtype | None = None) -> torch.Tensor:
+        """n points uniform on the four sides of [0, L]² times [0, T], shape (n, 3)."""
+        dtype = self._dtype(dtype)
+        L = self.LENGTH
+        side = torch.randint(0, 4, (n,), generator=generator)
+        r = L * torch.rand(n, generator=generator, dtype=dtype)
+        t = self.T * torch.rand(n, generator=generator, dtype=dtype)
+        wall = torch.where(side % 2 == 0, torch.zeros((), dtype=dtype),
+                           torch.full((), L, dtype=dtype)).expand(n)
+        x = torch.where(side < 2, wall, r)
+        y = torch.where(side < 2, r, wall)
+        return torch.stack([x, y, t], dim=-1)
+
+    def terms(self, n=None, generator=None, dtype=None) -> list[pinnk.Term]:
+        dtype = self._dtype(dtype)
+        c = self.counts(n, self._names())
+        lo, hi = self.domain.lower, self.domain.upper
+        res_names = ("mass", "momentum_x", "momentum_y", "energy")
+        m_res = max(c[k] for k in res_names)
+        m_ini = max(c[f"initial_{o}"] for o in self.output_names)
+        m_bnd = max(c[f"boundary_{o}"] for o in self.output_names)
+        x_res = uniform(m_res, lo, hi, generator, dtype)
+        x_ini = with_column(uniform(m_ini, lo, hi, generator, dtype), 2, 0.0)
+        x_bnd = self.boundary_points(m_bnd, generator, dtype)
+        out = [pinnk.Term(k, op, x_res[: c[k]])
+               for k, op in euler_residuals_2d(self.gamma).items()]
+        out += _value_terms("initial", x_ini, c, self._exact, self.output_names)
+        out += _value_terms("boundary", x_bnd, c, self._exact, self.output_names)
+        return out
+
+    def solution(self, x: torch.Tensor) -> torch.Tensor:
+        """The exact (ρ, u, v, p), shape (n, 4)."""
+        x = self.check_points(x)
+        return self._exact(x)
