@@ -5,7 +5,7 @@ embeddings and output transforms, :func:`ntk` / :class:`Kernel`, :func:`angles`,
 :class:`Problem`.
 """
 
-from . import ops
+from . import diagnostics, io, ops, weighting
 from ._kernel import Implementation, Kernel, angles, ntk
 from ._networks import MLP, Activation, FourierFeatures, PeriodicEmbedding, Positive, activation_names
 from ._problem import Box, Defaults, Problem
@@ -14,6 +14,6 @@ from ._terms import Term
 __version__ = "0.1.0"
 
 __all__ = [
-    "ops", "Term", "MLP", "Activation", "FourierFeatures", "PeriodicEmbedding", "Positive",
+    "ops", "weighting", "diagnostics", "io", "Term", "MLP", "Activation", "FourierFeatures", "PeriodicEmbedding", "Positive",
     "activation_names", "ntk", "Kernel", "Implementation", "angles", "Problem", "Box", "Defaults", "__version__",
 ]

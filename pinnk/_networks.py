@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.func import jvp
 
 from ._validation import check_float, check_int
 
@@ -30,6 +31,16 @@ class Activation:
     d2: Callable | None = None
     d3: Callable | None = None
     smoothness: float = math.inf
+    series_fn: Callable | None = None
+
+    def series(self, z: torch.Tensor, k: int) -> list:
+        """[σ(z), σ'(z), ..., σ^{(k)}(z)] (k <= 3), sharing work where the activation allows."""
+        if self.series_fn is not None:
+            return self.series_fn(z, k)
+        fns = (self.fn, self.d1, self.d2, self.d3)[:k + 1]
+        if any(f is None for f in fns):
+            raise ValueError(f"activation: {self.name!r} has no derivative of order {k}")
+        return [f(z) for f in fns]
 
 
 def _tanh_d1(z):
@@ -70,8 +81,21 @@ def _erf_d1(z):
     return (2 / math.sqrt(math.pi)) * torch.exp(-z * z)
 
 
+def _tanh_series(z, k):
+    t = torch.tanh(z)
+    out = [t]
+    if k >= 1:
+        s = 1 - t * t
+        out.append(s)
+        if k >= 2:
+            out.append(-2 * t * s)
+        if k >= 3:
+            out.append(s * (6 * t * t - 2))
+    return out
+
+
 _ACTIVATIONS = {
-    "tanh": Activation("tanh", torch.tanh, _tanh_d1, _tanh_d2, _tanh_d3),
+    "tanh": Activation("tanh", torch.tanh, _tanh_d1, _tanh_d2, _tanh_d3, series_fn=_tanh_series),
     "sin": Activation("sin", torch.sin, torch.cos, lambda z: -torch.sin(z), lambda z: -torch.cos(z)),
     "gelu": Activation("gelu", lambda z: torch.nn.functional.gelu(z), _gelu_d1,
                        lambda z: _phi(z) * (2 - z * z), lambda z: z * _phi(z) * (z * z - 4)),
@@ -296,6 +320,79 @@ class MLP(nn.Module):
         if self.output_transform is not None:
             h = self.output_transform(x, h)
         return h
+
+    def taylor(self, x: torch.Tensor, tangents: Sequence[torch.Tensor],
+               pairs: Sequence[tuple] = ()) -> tuple:
+        """The output and its first and second directional derivatives in one pass.
+
+        Args:
+            x: points (n, d).
+            tangents: directions u_a, each (n, d) (a per-point direction field).
+            pairs: index pairs (a, b) into ``tangents``.
+
+        Returns:
+            ``(f, [f'(x)[u_a]], [f''(x)[u_a, u_b]])``, each (n, out), differentiable in the
+            parameters. The derivatives are carried through the layers as Taylor streams
+            (ż_l = c_w W_l ḣ_{l−1}, ḣ_l = σ'(z_l) ż_l, ḧ_l = σ'(z_l) z̈_l + σ''(z_l) ż_l^a ż_l^b).
+        """
+        y, dy, ddy = self._taylor(x, list(tangents), list(pairs))
+        if self.output_transform is None:
+            return y, dy, ddy
+        T = self.output_transform
+        out_dy = [jvp(T, (x, y), (u, t))[1] for u, t in zip(tangents, dy)]
+        out_ddy = []
+        for p, (a, b) in enumerate(pairs):
+            def first(xx, yy, ta, ua=tangents[a]):
+                return jvp(T, (xx, yy), (ua, ta))[1]
+            out_ddy.append(jvp(first, (x, y, dy[a]), (tangents[b], dy[b], ddy[p]))[1])
+        return T(x, y), out_dy, out_ddy
+
+    def _taylor(self, x, U, plist, record: list | None = None):
+        """Taylor streams through the layers (before the output transform).
+
+        The streams are stacked as S = 1 + T + P slices of one (S, n, w) tensor, so each layer is
+        one matrix product however many derivatives are carried. With ``record`` a list,
+        appends per layer l the streams entering it, (h, [ḣ], [ḧ]), and the pre-activations
+        (z, [ż], [z̈]) — the structured NTK path reads them. ``None`` in ḧ of the input means an
+        exactly-zero stream (no embedding).
+        """
+        act = self.act
+        T, P = len(U), len(plist)
+        if self.embedding is None:
+            h0, dh0, ddh0 = x, list(U), [None] * P
+        else:
+            emb = self.embedding
+            h0 = emb(x)
+            dh0 = [jvp(emb, (x,), (u,))[1] for u in U]
+            ddh0 = [jvp(lambda y, ua=U[a]: jvp(emb, (y,), (ua,))[1], (x,), (U[b],))[1]
+                    for a, b in plist]
+        first_zero = self.embedding is None and P > 0
+        # Layer 0: second-order input streams are zero without an embedding; skip them.
+        Hs = torch.stack([h0] + dh0 + ([] if first_zero else ddh0))
+        last = len(self.weights) - 1
+        for l, (W, b) in enumerate(zip(self.weights, self.biases)):
+            cw, cb = self.weight_scales[l], self.bias_scales[l]
+            Z = Hs @ W.T
+            if cw != 1.0:
+                Z = cw * Z
+            # unbind/stack (not slicing) keep the backward pass to one copy per layer
+            streams = list(Z.unbind(0))
+            if l == 0 and first_zero:
+                streams += [None] * P
+            z = streams[0] + (b if cb == 1.0 else cb * b)
+            dz, ddz = streams[1:1 + T], streams[1 + T:]
+            if record is not None:
+                entering = (h0, dh0, ddh0) if l == 0 else (hs[0], hs[1:1 + T], hs[1 + T:])
+                record.append({"in": entering, "pre": (z, dz, ddz)})
+            if l == last:
+                return z, dz, [torch.zeros_like(z) if t is None else t for t in ddz]
+            ds = act.series(z, 2 if P else (1 if T else 0))
+            hs = [ds[0]] + [ds[1] * t for t in dz]
+            for p, (a, bb) in enumerate(plist):
+                curv = ds[2] * dz[a] * dz[bb]
+                hs.append(curv if ddz[p] is None else curv + ds[1] * ddz[p])
+            Hs = torch.stack(hs)
+        raise AssertionError("unreachable")
 
     def extra_repr(self) -> str:
         return (f"widths={self.widths}, activation={self.act.name!r}, "

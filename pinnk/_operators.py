@@ -166,6 +166,62 @@ def _nested_jvp(f: ModelFn, x: torch.Tensor, tangents: Sequence[torch.Tensor]) -
     return g(x)
 
 
+class _JvpEvaluator:
+    """Derivatives of a row-wise function by nested forward mode, one pass per direction tuple
+    (cached, so an operator tree that asks twice computes once). Composes with torch.func."""
+
+    def __init__(self, f: ModelFn, x: torch.Tensor):
+        self.function = f
+        self.f = _output_2d(f)
+        self.x = x
+        self._cache: dict = {}
+
+    def derivative(self, directions: tuple) -> torch.Tensor:
+        """f^{(k)}(x)[h_1, ..., h_k] for the given directions, shape (n, out)."""
+        key = tuple(h.key for h in directions)
+        if key not in self._cache:
+            tangents = [h.evaluate(self.x) for h in directions]
+            self._cache[key] = _nested_jvp(self.f, self.x, tangents)
+        return self._cache[key]
+
+
+class _TaylorEvaluator:
+    """All derivatives of order <= 2 that an operator needs, from one Taylor-stream pass of a
+    :class:`pinnk.MLP` (see ``MLP.taylor``): cheaper than one nested jvp per derivative."""
+
+    def __init__(self, model, x: torch.Tensor, keys: list):
+        self.function = model
+        self.x = x
+        tangents: dict = {}
+        pairs: dict = {}
+        for dirs in keys:
+            for h in dirs:
+                tangents.setdefault(h.key, h)
+            if len(dirs) == 2:
+                pairs.setdefault((dirs[0].key, dirs[1].key), None)
+        tkeys = list(tangents)
+        tindex = {k: i for i, k in enumerate(tkeys)}
+        plist = [(tindex[a], tindex[b]) for a, b in pairs]
+        U = [tangents[k].evaluate(x) for k in tkeys]
+        y, dy, ddy = model.taylor(x, U, plist)
+        self._out = {(): y}
+        for k, t in zip(tkeys, dy):
+            self._out[(k,)] = t
+        for (a, b), t in zip(pairs, ddy):
+            self._out[(a, b)] = t
+            self._out[(b, a)] = t
+
+    def derivative(self, directions: tuple) -> torch.Tensor:
+        return self._out[tuple(h.key for h in directions)]
+
+
+def _evaluator(model: Callable, x: torch.Tensor, op: "Operator"):
+    """The Taylor-stream evaluator when ``model`` supports it and op needs order <= 2."""
+    if op.order <= 2 and callable(getattr(model, "taylor", None)):
+        return _TaylorEvaluator(model, x, op.derivative_keys(x.shape[1]))
+    return _JvpEvaluator(model, x)
+
+
 def _check_component(out: torch.Tensor, component: int) -> None:
     if component >= out.shape[-1]:
         raise ValueError(f"component: {component} is out of range for a model with "
@@ -189,8 +245,23 @@ class Operator:
         raise NotImplementedError
 
     def apply(self, f: ModelFn, x: torch.Tensor) -> torch.Tensor:
-        """Evaluate on a row-wise function ``f`` at ``x`` (n, d); returns (n,)."""
-        raise NotImplementedError
+        """Evaluate on a row-wise function ``f`` at ``x`` (n, d) by nested forward mode (composes
+        with ``torch.func`` transforms over parameters); returns (n,)."""
+        return self.evaluate(_JvpEvaluator(f, x), x)
+
+    def evaluate(self, ev, x: torch.Tensor) -> torch.Tensor:
+        """Evaluate with a derivative provider ``ev`` (``ev.derivative(directions) -> (n, out)``,
+        ``ev.function`` the model as a function). A custom operator may implement either this or
+        :meth:`apply`; the default calls :meth:`apply` on ``ev.function``."""
+        if type(self).apply is Operator.apply:
+            raise NotImplementedError(f"{type(self).__name__} must implement apply(f, x) or "
+                                      f"evaluate(ev, x)")
+        return self.apply(ev.function, x)
+
+    def derivative_keys(self, d: int) -> list:
+        """The direction tuples of the derivatives the operator reads through ``ev`` (inputs of
+        dimension d); a custom operator that evaluates the function itself reads none."""
+        return []
 
     def __call__(self, model: Callable, x: torch.Tensor) -> torch.Tensor:
         """Evaluate D f_model at ``x`` (n, d); returns a tensor (n,) with the dtype of the output."""
@@ -202,7 +273,7 @@ class Operator:
         if not isinstance(x, torch.Tensor) or x.ndim != 2:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x: expected a tensor of shape (n, d), got {shape}")
-        return self.apply(model, x)
+        return self.evaluate(_evaluator(model, x, self), x)
 
     # arithmetic ------------------------------------------------------------------------------
     def __add__(self, other: "Operator") -> "Operator":
@@ -306,15 +377,16 @@ class Linear(Operator):
                 parts.append(_Monomial(coef.times(p.coef), p.component, p.directions))
         return Linear(parts)
 
-    def apply(self, f: ModelFn, x: torch.Tensor) -> torch.Tensor:
-        f2 = _output_2d(f)
+    def derivative_keys(self, d: int) -> list:
+        return [m.directions for m in self.monomials(d)]
+
+    def evaluate(self, ev, x: torch.Tensor) -> torch.Tensor:
         groups: dict = {}
         for m in self.monomials(x.shape[1]):
             groups.setdefault(tuple(h.key for h in m.directions), []).append(m)
         total = None
         for monos in groups.values():
-            tangents = [h.evaluate(x) for h in monos[0].directions]
-            out = _nested_jvp(f2, x, tangents)
+            out = ev.derivative(monos[0].directions)
             for m in monos:
                 _check_component(out, m.component)
                 c = m.coef.evaluate(x)
@@ -365,8 +437,11 @@ class Residual(Operator):
     def order(self) -> int:
         return max(op.order for op in self.inputs.values())
 
-    def apply(self, f: ModelFn, x: torch.Tensor) -> torch.Tensor:
-        values = {k: op.apply(f, x) for k, op in self.inputs.items()}
+    def derivative_keys(self, d: int) -> list:
+        return [k for op in self.inputs.values() for k in op.derivative_keys(d)]
+
+    def evaluate(self, ev, x: torch.Tensor) -> torch.Tensor:
+        values = {k: op.evaluate(ev, x) for k, op in self.inputs.items()}
         out = self.fn(x, **values)
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0],):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

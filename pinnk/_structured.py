@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch.func import jvp
 
 from ._networks import MLP
 from ._operators import Linear, Operator
@@ -174,37 +173,12 @@ def structured_features(model: MLP, op: Linear, x: torch.Tensor) -> StructuredFe
     pindex = {k: i for i, k in enumerate(pairs)}
     U = [tangents[k].evaluate(x) for k in tkeys]
 
-    # Input streams h_0, ḣ_0, ḧ_0.
-    if model.embedding is None:
-        h = x
-        dh = list(U)
-        ddh = [None] * len(plist)
-    else:
-        emb = model.embedding
-        h = emb(x)
-        dh = [jvp(emb, (x,), (u,))[1] for u in U]
-        ddh = [jvp(lambda y, ua=U[a]: jvp(emb, (y,), (ua,))[1], (x,), (U[b],))[1]
-               for a, b in plist]
-
-    # Forward pass through the streams.
+    # Forward pass through the streams (shared with MLP.taylor).
     L = len(model.weights)
-    inputs = []      # per layer: (h, dh, ddh) entering the layer
-    pre = []         # per hidden layer: (z, dz, ddz)
-    for l in range(L):
-        W, b = model.weights[l], model.biases[l]
-        cw, cb = model.weight_scales[l], model.bias_scales[l]
-        inputs.append((h, dh, ddh))
-        if l == L - 1:
-            break
-        z = cw * (h @ W.T) + cb * b
-        dz = [cw * (t @ W.T) for t in dh]
-        ddz = [None if t is None else cw * (t @ W.T) for t in ddh]
-        pre.append((z, dz, ddz))
-        s1 = act.d1(z)
-        s2 = act.d2(z) if plist else None
-        h = act.fn(z)
-        dh = [s1 * t for t in dz]
-        ddh = [_add(_mul(s1, ddz[p]), s2 * dz[a] * dz[b]) for p, (a, b) in enumerate(plist)]
+    record: list = []
+    model._taylor(x, U, plist, record)
+    inputs = [r["in"] for r in record]
+    pre = [r["pre"] for r in record[:-1]]
 
     # Output seeds for each stream.
     out_dim = model.out_dim

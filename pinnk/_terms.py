@@ -22,11 +22,15 @@ class Term:
         points: the points X, shape (n, d), floating, finite.
         target: the labels y: a tensor (n,), a callable ``x -> (n,)``, or ``None`` for zero (a PDE
             residual).
+        residual: whether the term is a PDE residual (used by GradNorm and causal weighting);
+            default: a derivative operator with a zero target. Pass True for a forced residual
+            (D f = g) and False for a derivative boundary or initial condition.
 
     The loss of a term is ‖r‖² / (2n) (design.md §1); the total loss is Σ_i λ_i ‖r_i‖² / (2 n_i).
     """
 
-    def __init__(self, name: str, operator: Operator, points: Any, target: Target = None):
+    def __init__(self, name: str, operator: Operator, points: Any, target: Target = None, *,
+                 residual: bool | None = None):
         if not isinstance(name, str) or not name:
             raise TypeError(f"name: expected a non-empty string, got {name!r}")
         if not isinstance(operator, Operator):
@@ -42,6 +46,9 @@ class Term:
                 for h in m.directions:
                     h.evaluate(self.points[:1])
         self._target = self._check_target(target)
+        if residual is not None and not isinstance(residual, bool):
+            raise TypeError(f"residual: expected True, False or None, got {residual!r}")
+        self._residual = residual
 
     def _check_target(self, target: Target) -> Target:
         n = self.points.shape[0]
@@ -70,8 +77,15 @@ class Term:
 
     @property
     def is_residual(self) -> bool:
-        """True for a zero-target term with a derivative operator (a PDE residual)."""
+        """True for a PDE residual: as declared, else a derivative operator with a zero target."""
+        if self._residual is not None:
+            return self._residual
         return self._target is None and self.operator.order > 0
+
+    @property
+    def is_derivative(self) -> bool:
+        """True when the operator differentiates f (a derivative label or a residual)."""
+        return self.operator.order > 0
 
     def target_values(self, x: torch.Tensor | None = None) -> torch.Tensor | None:
         """The labels y at the term's points (or at ``x``), shape (n,), or None for zero."""
@@ -115,12 +129,12 @@ class Term:
             if isinstance(self._target, torch.Tensor):
                 raise ValueError("target: this term has tensor labels; pass target= for the new "
                                  "points")
-        return Term(self.name, self.operator, points, target)
+        return Term(self.name, self.operator, points, target, residual=self._residual)
 
     def to(self, device=None, dtype=None) -> "Term":
         """A copy with points (and tensor labels) moved to ``device``/``dtype``."""
         new = object.__new__(Term)
-        new.name, new.operator = self.name, self.operator
+        new.name, new.operator, new._residual = self.name, self.operator, self._residual
         new.points = self.points.to(device=device, dtype=dtype or self.points.dtype)
         t = self._target
         new._target = t.to(device=device, dtype=dtype or t.dtype) if isinstance(t, torch.Tensor) else t
