@@ -1,0 +1,464 @@
+"""The trainer: NTK-weighted PINN training with diagnostics, exact resume and atomic outputs."""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import pinnk
+from pinnk import diagnostics as diag
+from pinnk import io as pio
+from pinnk._validation import check_int
+from pinnk.weighting import Fixed, Weighting, from_spec
+
+from ._optim import Adam, AdamLBFGS, LBFGS, optimizer_from_spec
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class TrainingError(RuntimeError):
+    """Training stopped: a loss term became NaN/Inf (the message names the term and the step)."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    model: torch.nn.Module
+    history: dict
+    metrics: dict
+    config: dict
+    out: Path | None = None
+    files: list = field(default_factory=list)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; otherwise the named device (validated)."""
+    if isinstance(device, torch.device):
+        dev = device
+    elif device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"device: unknown device {device!r}; expected 'auto', 'cpu' or "
+                             f"'cuda[:N]'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: CUDA was requested but is not available on this machine")
+    return dev
+
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
+        return dtype
+    if dtype in _DTYPES:
+        return _DTYPES[dtype]
+    raise ValueError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
+
+
+def model_config(problem: pinnk.Problem, **overrides) -> dict:
+    """The network spec for ``problem``: its defaults with ``overrides`` (None values ignored)."""
+    d = problem.defaults
+    cfg = {"width": d.width, "depth": d.depth, "activation": d.activation,
+           "embedding": dict(d.embedding) if d.embedding else None,
+           "positive_outputs": list(d.positive_outputs)}
+    unknown = set(overrides) - set(cfg)
+    if unknown:
+        raise ValueError(f"model: unknown option(s) {sorted(unknown)}; expected {sorted(cfg)}")
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    return cfg
+
+
+def build_model(problem: pinnk.Problem, cfg: Mapping, generator: torch.Generator,
+                dtype: torch.dtype) -> pinnk.MLP:
+    """A :class:`pinnk.MLP` from a spec made by :func:`model_config`."""
+    emb = None
+    spec = cfg.get("embedding")
+    if spec:
+        kind = spec.get("kind")
+        if kind == "periodic":
+            emb = pinnk.PeriodicEmbedding(problem.in_dim, spec["dims"], spec["periods"],
+                                          spec.get("harmonics", 1))
+        elif kind == "fourier":
+            emb = pinnk.FourierFeatures(problem.in_dim, spec.get("features", 64),
+                                        spec.get("scale", 1.0), generator=generator, dtype=dtype)
+        else:
+            raise ValueError(f"embedding: unknown kind {kind!r}; expected 'periodic' or 'fourier'")
+    pos = list(cfg.get("positive_outputs") or [])
+    transform = pinnk.Positive(pos) if pos else None
+    return pinnk.MLP(problem.in_dim, problem.out_dim, cfg["width"], cfg["depth"],
+                     cfg["activation"], embedding=emb, output_transform=transform,
+                     generator=generator, dtype=dtype)
+
+
+def _rng_state() -> dict:
+    st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+          "python": random.getstate()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _set_rng_state(st: Mapping) -> None:
+    torch.set_rng_state(st["torch"])
+    np.random.set_state(st["numpy"])
+    random.setstate(st["python"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def _to(terms, device, dtype):
+    return [t.to(device=device, dtype=dtype) for t in terms]
+
+
+class Trainer:
+    """One training run of a :class:`pinnk.Problem` (see :func:`train` for the arguments)."""
+
+    def __init__(self, problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
+                 weighting: Weighting | str | None = None, optimizer: Any = None,
+                 steps: int | None = None, points: int | Mapping | None = None,
+                 resample_every: int = 0, device: str = "auto", dtype: Any = "float32",
+                 seed: int = 0, out: str | Path | None = None, ntk_every: int | None = None,
+                 probe_points: int = 64, checkpoint_every: int | None = None,
+                 log_every: int | None = None, model_options: Mapping | None = None,
+                 export: bool = True, progress: bool = False,
+                 callback: Callable | None = None):
+        if not isinstance(problem, pinnk.Problem):
+            raise TypeError(f"problem: expected a pinnk.Problem, got {type(problem).__name__}")
+        self.problem = problem
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.steps = check_int(problem.defaults.steps if steps is None else steps, "steps",
+                               minimum=1)
+        self.resample_every = check_int(resample_every, "resample_every", minimum=0)
+        self.ntk_every = check_int(max(1, self.steps // 10) if ntk_every is None else ntk_every,
+                                   "ntk_every", minimum=0)
+        self.probe_points = check_int(probe_points, "probe_points", minimum=1)
+        self.checkpoint_every = check_int(max(1, self.steps // 10) if checkpoint_every is None
+                                          else checkpoint_every, "checkpoint_every", minimum=1)
+        self.log_every = check_int(max(1, self.steps // 2000) if log_every is None else log_every,
+                                   "log_every", minimum=1)
+        self.weighting = from_spec(weighting) if weighting is not None else Fixed()
+        if optimizer is None:
+            optimizer = Adam(lr=problem.defaults.lr)
+        self.optimizer = optimizer_from_spec(optimizer)
+        self.out = None if out is None else Path(out)
+        if self.out is not None and self.out.exists() and not self.out.is_dir():
+            raise ValueError(f"out: {str(self.out)!r} exists and is not a folder")
+        self.export = bool(export)
+        self.progress = bool(progress)
+        self.callback = callback
+        self.points = points
+
+        torch.manual_seed(self.seed)
+        init_gen = torch.Generator().manual_seed(self.seed)
+        if model is None:
+            self.model_cfg = model_config(problem, **dict(model_options or {}))
+            model = build_model(problem, self.model_cfg, init_gen, self.dtype)
+        else:
+            if model_options:
+                raise ValueError("model_options: only used when no model is given")
+            if not isinstance(model, torch.nn.Module):
+                raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+            self.model_cfg = {"custom": type(model).__name__}
+        self.model = model.to(device=self.device, dtype=self.dtype)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError("model: has no trainable parameters")
+
+        self.sample_gen = torch.Generator().manual_seed(self.seed + 1)
+        self.terms = self._sample()
+        self.names = [t.name for t in self.terms]
+        # Diagnostics run in float64 on a copy of the model: eigenvalues of Θ* span many decades.
+        probe_gen = torch.Generator().manual_seed(self.seed + 2)
+        self.probe = _to(problem.terms(self.probe_points, probe_gen, torch.float64), self.device,
+                         torch.float64)
+        self.weighting.setup(self.names, problem.time_index)
+        self._build_optimizers()
+        self.history: dict = {"train": [], "diagnostics": []}
+        self.step = 0
+        self.theta0: torch.Tensor | None = None
+        self.elapsed = 0.0
+
+    # ------------------------------------------------------------------------------- set-up
+    def _sample(self):
+        return _to(self.problem.terms(self.points, self.sample_gen, self.dtype), self.device,
+                   self.dtype)
+
+    def _build_optimizers(self):
+        opt = self.optimizer
+        self.adam = self.lbfgs = None
+        self.scheduler = None
+        if isinstance(opt, Adam):
+            self.adam, self.scheduler = opt.build(self.params)
+        elif isinstance(opt, LBFGS):
+            self.lbfgs, _ = opt.build(self.params)
+        else:
+            self.adam, self.scheduler = opt.adam.build(self.params)
+            self.lbfgs, _ = opt.lbfgs.build(self.params)
+
+    def config(self) -> dict:
+        """The resolved run configuration (written to config.json)."""
+        return {
+            "problem": {"name": self.problem.name, "params": self.problem.params},
+            "model": self.model_cfg, "weighting": self.weighting.config(),
+            "optimizer": self.optimizer.config(), "steps": self.steps,
+            "points": self.problem.counts(self.points, self.names),
+            "resample_every": self.resample_every, "ntk_every": self.ntk_every,
+            "probe_points": self.probe_points, "checkpoint_every": self.checkpoint_every,
+            "log_every": self.log_every, "seed": self.seed, "device": str(self.device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "versions": {"pinnk": pinnk.__version__, "torch": torch.__version__},
+        }
+
+    # ---------------------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step, "model": self.model.state_dict(),
+            "adam": None if self.adam is None else self.adam.state_dict(),
+            "lbfgs": None if self.lbfgs is None else self.lbfgs.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "weighting": self.weighting.state_dict(), "rng": _rng_state(),
+            "sample_gen": self.sample_gen.get_state(),
+            "points": [t.points.cpu() for t in self.terms],
+            "targets": [t._target.cpu() if isinstance(t._target, torch.Tensor) else None
+                        for t in self.terms],
+            "theta0": self.theta0,
+            "history": self.history, "elapsed": self.elapsed, "config": self.config(),
+        }
+
+    def save_checkpoint(self) -> None:
+        if self.out is not None:
+            pio.save_torch(self.out / CHECKPOINT, self.state_dict())
+
+    def load_checkpoint(self, path: str | Path | None = None) -> None:
+        """Restore a run from its checkpoint (default: ``out/checkpoint.pt``)."""
+        path = Path(path) if path is not None else (self.out / CHECKPOINT if self.out else None)
+        if path is None or not path.exists():
+            raise ValueError(f"resume: no checkpoint at {str(path)!r}")
+        st = torch.load(path, map_location=self.device, weights_only=False)
+        mine, theirs = self.config(), st["config"]
+        for key in ("problem", "model", "weighting", "optimizer", "steps", "points", "seed",
+                    "dtype", "resample_every"):
+            if mine[key] != theirs[key]:
+                raise ValueError(f"resume: the checkpoint was written with {key}={theirs[key]!r}, "
+                                 f"this run has {key}={mine[key]!r}")
+        self.model.load_state_dict(st["model"])
+        if self.adam is not None:
+            self.adam.load_state_dict(st["adam"])
+        if self.lbfgs is not None:
+            self.lbfgs.load_state_dict(st["lbfgs"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(st["scheduler"])
+        self.weighting.load_state_dict(st["weighting"])
+        _set_rng_state(st["rng"])
+        self.sample_gen.set_state(st["sample_gen"])
+        self.terms = [pinnk.Term(t.name, t.operator, p, target=t._target if y is None else y)
+                      .to(device=self.device, dtype=self.dtype)
+                      for t, p, y in zip(self.terms, st["points"], st["targets"])]
+        self.theta0 = st["theta0"]
+        self.history = st["history"]
+        self.elapsed = st["elapsed"]
+        self.step = st["step"]
+
+    # ------------------------------------------------------------------------------- one step
+    def _losses(self, terms):
+        residuals = [t.residual(self.model) for t in terms]
+        losses = self.weighting.term_losses(residuals, terms)
+        for t, L in zip(terms, losses):
+            if not bool(torch.isfinite(L)):
+                raise TrainingError(f"loss term {t.name!r} is {float(L)} at step {self.step}; "
+                                    f"training stopped, the last good checkpoint is kept")
+        return losses
+
+    def _total(self, losses):
+        w = self.weighting.weights.to(device=self.device, dtype=self.dtype)
+        return sum(w[k] * L for k, L in enumerate(losses))
+
+    def _train_step(self, phase: str):
+        if phase == "adam":
+            self.adam.zero_grad(set_to_none=True)
+            losses = self._losses(self.terms)
+            self.weighting.update(self.step, self.model, self.terms, losses)
+            total = self._total(losses)
+            total.backward()
+            self.adam.step()
+            self.scheduler.step()
+            return total, losses
+        record = {}
+
+        def closure():
+            self.lbfgs.zero_grad(set_to_none=True)
+            losses = self._losses(self.terms)
+            total = self._total(losses)
+            total.backward()
+            if not record:
+                record["total"], record["losses"] = total.detach(), [L.detach() for L in losses]
+            return total
+
+        self.lbfgs.step(closure)
+        return record["total"], record["losses"]
+
+    def _diagnostics(self) -> dict:
+        model = copy.deepcopy(self.model).to(torch.float64)
+        probe = self.probe
+        out = {"step": self.step}
+        out.update(diag.spectrum(model, probe, self.weighting.weights.tolist()))
+        theta = diag.kernel_matrix(model, probe)
+        if self.theta0 is None:
+            self.theta0 = theta.detach().cpu()
+        out["drift"] = diag.kernel_drift(theta.cpu(), self.theta0)
+        out["angles"] = diag.angle_statistics(model, probe)
+        return out
+
+    def _lr(self) -> float:
+        if self.adam is not None and self.optimizer.phase(self.step, self.steps) == "adam":
+            return float(self.adam.param_groups[0]["lr"])
+        return float(self.lbfgs.param_groups[0]["lr"])
+
+    def run(self) -> TrainResult:
+        """Train from the current step to ``steps``; write outputs; return a :class:`TrainResult`."""
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            pio.write_json(self.out / "config.json", self.config())
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=self.steps, initial=self.step, desc=self.problem.name,
+                       dynamic_ncols=True)
+        t_start = time.perf_counter() - self.elapsed
+        try:
+            while self.step < self.steps:
+                if self.resample_every and self.step > 0 and self.step % self.resample_every == 0:
+                    self.terms = self._sample()
+                if self.ntk_every and self.step % self.ntk_every == 0:
+                    self.history["diagnostics"].append(self._diagnostics())
+                phase = self.optimizer.phase(self.step, self.steps)
+                lr = self._lr()
+                total, losses = self._train_step(phase)
+                if self.step % self.log_every == 0 or self.step == self.steps - 1:
+                    rec = {"step": self.step, "loss": float(total.detach()), "phase": phase, "lr": lr,
+                           "losses": {n: float(L.detach()) for n, L in zip(self.names, losses)},
+                           "weights": self.weighting.weights_dict(),
+                           "time": time.perf_counter() - t_start}
+                    rec.update(self.weighting.info())
+                    self.history["train"].append(rec)
+                    if bar is not None:
+                        bar.set_postfix_str(f"loss={rec['loss']:.3e} w=" + ",".join(
+                            f"{v:.3g}" for v in rec["weights"].values()), refresh=False)
+                if self.callback is not None:
+                    self.callback(self)
+                self.step += 1
+                self.elapsed = time.perf_counter() - t_start
+                if bar is not None:
+                    bar.update(1)
+                if self.step % self.checkpoint_every == 0 or self.step == self.steps:
+                    self.save_checkpoint()
+        except TrainingError:
+            if self.out is not None:
+                pio.write_json(self.out / "history.json", self.history)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.ntk_every:
+            self.history["diagnostics"].append(self._diagnostics())
+        return self._finish()
+
+    def _finish(self) -> TrainResult:
+        from ._export import evaluate_fields, relative_l2
+
+        data = evaluate_fields(self.problem, self.model)
+        rel = relative_l2(data.prediction, data.reference)
+        metrics = {"relative_l2": {n: float(v) for n, v in zip(self.problem.output_names, rel)},
+                   "final_loss": self.history["train"][-1]["loss"] if self.history["train"]
+                   else None, "steps": self.step, "wall_time_s": self.elapsed,
+                   "device": str(self.device), "final_weights": self.weighting.weights_dict()}
+        files = []
+        if self.out is not None:
+            pio.write_json(self.out / "history.json", self.history)
+            pio.write_json(self.out / "metrics.json", metrics)
+            files += [self.out / n for n in ("config.json", "history.json", "metrics.json",
+                                             CHECKPOINT)]
+            if self.export:
+                from ._export import export_solution
+                from ._plots import plot_fields, plot_history, render_pyvista
+                files += export_solution(self.problem, self.model, self.out)
+                files += plot_history(self.history, self.out)
+                files += plot_fields(self.problem, self.model, self.out, data=data)
+                files += render_pyvista(self.problem, self.model, self.out, data=data)
+        return TrainResult(self.model, self.history, metrics, self.config(), self.out, files)
+
+
+def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
+          weighting: Weighting | str | None = None, optimizer: Any = None,
+          steps: int | None = None, points: int | Mapping | None = None, resample_every: int = 0,
+          device: str = "auto", dtype: Any = "float32", seed: int = 0,
+          out: str | Path | None = None, resume: bool = False, ntk_every: int | None = None,
+          probe_points: int = 64, checkpoint_every: int | None = None,
+          log_every: int | None = None, model_options: Mapping | None = None,
+          export: bool = True, progress: bool = False,
+          callback: Callable | None = None) -> TrainResult:
+    """Train a PINN on ``problem``.
+
+    The loss is L = Σ_i λ_i L_i with L_i = ‖r_i‖²/(2 n_i) (or the causal form), λ from the
+    ``weighting`` strategy. Each step: resample the collocation points when due, record the NTK
+    diagnostics when due (λ_min/λ_max of Θ* on fixed probe points, angle statistics between each
+    regular and each residual term, kernel drift against the first record), then one optimizer
+    step. A NaN/Inf in any loss term raises :class:`TrainingError` naming the term and the step;
+    the last good checkpoint is kept.
+
+    Main arguments:
+        problem: a :class:`pinnk.Problem`.
+        model: any ``nn.Module`` (n, d) -> (n, out); default a :class:`pinnk.MLP` built from the
+            problem's defaults and ``model_options`` (width, depth, activation, embedding,
+            positive_outputs).
+        weighting: a :mod:`pinnk.weighting` strategy or spec string (default fixed unit weights).
+        optimizer: :class:`Adam`, :class:`LBFGS`, :class:`AdamLBFGS` or a spec string
+            (default Adam at the problem's learning rate).
+        steps: optimizer steps (default: the problem's).
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
+        dtype: ``"float32"`` (default) or ``"float64"``.
+        seed: seeds initialisation (seed), sampling (seed + 1) and probe points (seed + 2).
+        out: the run folder (config.json, history.json, metrics.json, checkpoint.pt, exports,
+            plots), or None to write nothing.
+        resume: continue from ``out/checkpoint.pt``; an interrupted run resumed ends with the
+            same history as an uninterrupted one.
+
+    Other arguments:
+        points: points per term (int, mapping name -> count, or None for the defaults).
+        resample_every: draw new collocation points every K steps (0: never).
+        ntk_every: steps between diagnostics (0: none; default steps/10).
+        probe_points: points per term for the diagnostics.
+        checkpoint_every, log_every: intervals (defaults steps/10 and steps/2000).
+        export: write the solution exports and plots.
+        progress: show a progress bar with the loss and the weights.
+        callback: ``callback(trainer)`` after every step.
+
+    Returns:
+        A :class:`TrainResult` (model, history, metrics with the relative L2 error per output).
+    """
+    trainer = Trainer(problem, model, weighting=weighting, optimizer=optimizer, steps=steps,
+                      points=points, resample_every=resample_every, device=device, dtype=dtype,
+                      seed=seed, out=out, ntk_every=ntk_every, probe_points=probe_points,
+                      checkpoint_every=checkpoint_every, log_every=log_every,
+                      model_options=model_options, export=export, progress=progress,
+                      callback=callback)
+    if resume:
+        if out is None:
+            raise ValueError("resume: needs out= (the run folder with the checkpoint)")
+        trainer.load_checkpoint()
+    return trainer.run()

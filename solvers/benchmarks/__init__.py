@@ -1,0 +1,1 @@
+"""Training benchmarks (scripts; they print ratios measured side by side in one run)."""
