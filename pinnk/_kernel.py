@@ -12,7 +12,7 @@ import torch
 from torch.func import functional_call, jacrev, vmap
 
 from ._operators import Operator
-from ._structured import StructuredFeatures, structured_features, unsupported_reason
+from ._structured import GramCache, StructuredFeatures, structured_features, unsupported_reason
 from ._terms import Term
 from ._validation import check_int, model_dtype_device
 
@@ -158,6 +158,7 @@ class Kernel:
         self._diagonals: dict = {}
         cacheable = sum(self._bytes_per_point(i) * n for i, n in enumerate(self.sizes))
         self._cache_features = cacheable <= self.max_memory // 2
+        self._grams = GramCache(self.max_memory // 4)
 
     # ---------------------------------------------------------------------------- bookkeeping
     def _bytes_per_point(self, i: int) -> int:
@@ -187,6 +188,8 @@ class Kernel:
         with torch.no_grad() if self.implementations[i] == "structured" else _nullcontext():
             if self.implementations[i] == "structured":
                 feats = structured_features(self.model, op, x)
+                if self._cache_features:
+                    feats.share(self._grams)
             else:
                 feats = JacobianFeatures(jacobian_rows(self.model, op, x))
         if self._cache_features:

@@ -76,6 +76,45 @@ class _Layer:
         return self.cw * torch.einsum("snw,snv->nwv", self.A, self.H).reshape(n, -1)
 
 
+class GramCache:
+    """Shares Gram products X Yᵀ between blocks and terms.
+
+    Terms at the same points carry equal stream factors (the value and a derivative of f share
+    the primal activations h_l and the adjoint δ_l = ∂f/∂z_l). Factors are mapped to one canonical
+    tensor per distinct value (exact ``torch.equal``), and each product of canonical factors is
+    computed once while the products fit in ``budget`` bytes.
+    """
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.used = 0
+        self._canon: dict = {}
+        self._products: dict = {}
+
+    def canonical(self, layer: int, t: torch.Tensor) -> torch.Tensor:
+        bucket = self._canon.setdefault((layer, tuple(t.shape)), [])
+        for c in bucket:
+            if c is t or torch.equal(c, t):
+                return c
+        bucket.append(t)
+        return t
+
+    def product(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        key = (id(a), id(b))
+        hit = self._products.get(key)
+        if hit is not None:
+            return hit
+        hit = self._products.get((id(b), id(a)))
+        if hit is not None:
+            return hit.T
+        out = a @ b.T
+        size = out.numel() * out.element_size()
+        if self.used + size <= self.budget:
+            self._products[key] = out
+            self.used += size
+        return out
+
+
 class StructuredFeatures:
     """Per-point gradient factors of one term on a chunk of points (see module docstring)."""
 
@@ -86,14 +125,37 @@ class StructuredFeatures:
         self.n = n
         self.dtype = dtype
         self.device = device
+        self.cache: GramCache | None = None
+        # per layer: the stream factors as lists (canonical tensors once ``share`` is called)
+        self.As = [None if la.A is None else list(la.A.unbind(0)) for la in layers]
+        self.Hs = [None if la.H is None else list(la.H.unbind(0)) for la in layers]
+        self.A0s = [la.A0 for la in layers]
+
+    def share(self, cache: GramCache) -> "StructuredFeatures":
+        """Map this chunk's factors to the canonical tensors of ``cache`` (see :class:`GramCache`)."""
+        self.cache = cache
+        for l in range(len(self.layers)):
+            if self.As[l] is not None:
+                self.As[l] = [cache.canonical(l, t) for t in self.As[l]]
+                self.Hs[l] = [cache.canonical(l, t) for t in self.Hs[l]]
+            if self.A0s[l] is not None:
+                self.A0s[l] = cache.canonical(l, self.A0s[l])
+        return self
+
+    def _mm(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a @ b.T if self.cache is None else self.cache.product(a, b)
 
     # -- helpers ---------------------------------------------------------------------------------
-    @staticmethod
-    def _prefer_materialized(la: _Layer, lb: _Layer) -> bool:
+    def _prefer_materialized(self, la: _Layer, lb: _Layer, other: "StructuredFeatures") -> bool:
+        """Form the layer's Jacobian rows when that takes fewer operations than the stream
+        products (w_out·w_in against S_a·S_b·(w_out + w_in)); with a shared Gram cache the
+        stream products are mostly reused, so only single-unit layers are materialised."""
         if la.A is None or lb.A is None:
             return False
         w_out, w_in = la.A.shape[2], la.H.shape[2]
-        return w_out * w_in < la.A.shape[0] * lb.A.shape[0] * (w_out + w_in)
+        pairs = 1 if (self.cache is not None and other.cache is self.cache) \
+            else la.A.shape[0] * lb.A.shape[0]
+        return w_out * w_in < pairs * (w_out + w_in)
 
     def rows(self) -> torch.Tensor:
         """The full Jacobian rows (n, P), parameters in ``model.parameters()`` order
@@ -114,23 +176,23 @@ class StructuredFeatures:
         """Θ between the two chunks, shape (self.n, other.n)."""
         same = other is self
         G = torch.zeros(self.n, other.n, dtype=self.dtype, device=self.device)
-        for la, lb in zip(self.layers, other.layers):
+        for l, (la, lb) in enumerate(zip(self.layers, other.layers)):
             if la.train_w and la.A is not None and lb.A is not None:
-                if self._prefer_materialized(la, lb):
+                if self._prefer_materialized(la, lb, other):
                     Ja = la.materialized()
                     Jb = Ja if same else lb.materialized()
                     G += Ja @ Jb.T
                 else:
                     cw2 = la.cw * la.cw
-                    Sa, Sb = la.A.shape[0], lb.A.shape[0]
-                    for s in range(Sa):
-                        for t in range(s if same else 0, Sb):
-                            X = (la.A[s] @ lb.A[t].T) * (la.H[s] @ lb.H[t].T)
+                    Aa, Ha, Ab, Hb = self.As[l], self.Hs[l], other.As[l], other.Hs[l]
+                    for s in range(len(Aa)):
+                        for t in range(s if same else 0, len(Ab)):
+                            X = self._mm(Aa[s], Ab[t]) * self._mm(Ha[s], Hb[t])
                             if same and t != s:
                                 X = X + X.T
                             G.add_(X, alpha=cw2)
-            if la.train_b and la.A0 is not None and lb.A0 is not None:
-                G.add_(la.A0 @ lb.A0.T, alpha=la.cb * la.cb)
+            if la.train_b and self.A0s[l] is not None and other.A0s[l] is not None:
+                G.add_(self._mm(self.A0s[l], other.A0s[l]), alpha=la.cb * la.cb)
         return G
 
     def cross_diag(self, other: "StructuredFeatures") -> torch.Tensor:

@@ -127,6 +127,8 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--peak-child", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -137,6 +139,11 @@ def main(argv=None) -> int:
     if a.n < 1 or a.width < 1 or a.repeats < 1:
         print("error: --n, --width and --repeats must be positive", file=sys.stderr)
         return 2
+    if a.threads is not None:
+        if a.threads < 1:
+            print("error: --threads must be positive", file=sys.stderr)
+            return 2
+        torch.set_num_threads(a.threads)
     res = run(a.n, a.width, a.repeats, a.device)
     if a.json:
         print(json.dumps(res, indent=2))
