@@ -220,7 +220,8 @@ class GradNorm(Weighting):
         stats = []
         for k, L in enumerate(losses):
             gs = torch.autograd.grad(L, params, retain_graph=True, allow_unused=True)
-            flat = torch.cat([g.reshape(-1).abs() for g in gs if g is not None])
+            flat = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1).abs()
+                              for g, p in zip(gs, params)])
             stats.append((float(flat.max()), float(flat.mean())))
         gmax = max(stats[k][0] for k in residual)
         new = self._w.clone()

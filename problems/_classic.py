@@ -62,7 +62,7 @@ class Poisson1D(ZooProblem):
         x_res = uniform(c["residual"], (0.0,), (1.0,), generator, dtype)
         x_bnd = two_sided(torch.zeros(c["boundary"], 1, dtype=dtype), 0, 0.0, 1.0)
         return [
-            pinnk.Term("residual", ops.laplacian(), x_res, self._f),
+            pinnk.Term("residual", ops.laplacian(), x_res, self._f, residual=True),
             pinnk.Term("boundary", ops.value(), x_bnd, self._u),
         ]
 
