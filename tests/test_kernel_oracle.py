@@ -125,14 +125,27 @@ def test_multi_output_components_and_sum_over_components():
         assert rel_err(K.block(0, 0), J @ J.T) <= TOL
 
 
-def test_operator_values_match_reverse_mode():
-    model = MODELS["mlp-tanh-std"]
+def _transformed():
+    g = torch.Generator().manual_seed(7)
+    emb = pinnk.FourierFeatures(2, 3, scale=0.7, keep_input=True, generator=g, dtype=torch.float64)
+    shift = lambda x, y: y + x[:, :1] * x[:, 1:2]  # noqa: E731 - an x-dependent transform
+    return pinnk.MLP(2, 1, 10, 2, "softplus", embedding=emb,
+                     output_transform=lambda x, y: pinnk.Positive([0])(x, shift(x, y)),
+                     generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("model_name", ["mlp-tanh-std", "mlp-fourier", "sequential", "transformed"])
+def test_operator_values_match_reverse_mode(model_name):
+    """Both evaluation paths (one Taylor-stream pass on pinnk.MLP, nested jvp elsewhere and above
+    order 2), with embeddings and x-dependent output transforms."""
+    model = _transformed() if model_name == "transformed" else MODELS[model_name]
     x = _points(8)
     for nm, (op, ref) in CASES.items():
         got = op(model, x)
         want = ref(model, x)
         assert got.shape == (8,)
-        assert rel_err(got, want) <= 1e-12, nm
+        assert rel_err(got, want) <= 1e-12, (model_name, nm)
+        assert rel_err(op.apply(model, x), want) <= 1e-12, (model_name, nm)
 
 
 def test_mixed_partials_agree_in_both_orders():
