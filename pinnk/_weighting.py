@@ -82,8 +82,40 @@ class Weighting:
         return {"kind": self.name}
 
 
-def _momentum_mix(old: torch.Tensor, new: torch.Tensor, momentum: float, first: bool):
-    return new if first else momentum * old + (1.0 - momentum) * new
+class _Smoothed(Weighting):
+    """A strategy that recomputes its weights every ``every`` steps and smooths them as
+    λ ← momentum·λ + (1 − momentum)·λ_new (the first computation is taken as it is)."""
+
+    def __init__(self, every: int, momentum: float):
+        super().__init__()
+        self.every = check_int(every, "every", minimum=1)
+        self.momentum = check_float(momentum, "momentum", nonnegative=True)
+        if self.momentum >= 1.0:
+            raise ValueError(f"momentum: expected a number in [0, 1), got {self.momentum}")
+        self._updated = False
+
+    def new_weights(self, model, terms, losses) -> torch.Tensor | None:
+        """The unsmoothed weights λ_new (T,), or None to keep the current ones."""
+        raise NotImplementedError
+
+    def update(self, step, model, terms, losses) -> bool:
+        if step % self.every != 0:
+            return False
+        new = self.new_weights(model, terms, losses)
+        if new is None:
+            return False
+        new = new.to(torch.float64).cpu()
+        self._w = new if not self._updated else \
+            self.momentum * self._w + (1.0 - self.momentum) * new
+        self._updated = True
+        return True
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "updated": self._updated}
+
+    def load_state_dict(self, state) -> None:
+        super().load_state_dict(state)
+        self._updated = bool(state["updated"])
 
 
 class Fixed(Weighting):
@@ -127,7 +159,7 @@ class Fixed(Weighting):
         return {"kind": self.name, "weights": spec}
 
 
-class TraceNTK(Weighting):
+class TraceNTK(_Smoothed):
     """The NTK trace rule (design.md §2, paper eq. 13; Wang, Yu, Perdikaris 2022).
 
         mean form: λ_i = Σ_j m_j / m_i,  m_i = tr Θ_ii / n_i;   sum form: λ_i = Σ_j tr Θ_jj / tr Θ_ii
@@ -149,17 +181,12 @@ class TraceNTK(Weighting):
 
     def __init__(self, every: int = 100, kind: str = "mean", momentum: float = 0.0,
                  max_points: int = 1024, implementation: str = "auto"):
-        super().__init__()
-        self.every = check_int(every, "every", minimum=1)
+        super().__init__(every, momentum)
         if kind not in ("mean", "sum"):
             raise ValueError(f"kind: expected 'mean' or 'sum', got {kind!r}")
         self.kind = kind
-        self.momentum = check_float(momentum, "momentum", nonnegative=True)
-        if self.momentum >= 1.0:
-            raise ValueError(f"momentum: expected a number in [0, 1), got {self.momentum}")
         self.max_points = check_int(max_points, "max_points", minimum=1)
         self.implementation = implementation
-        self._updated = False
 
     def compute(self, model: torch.nn.Module, terms: Sequence[Term]) -> torch.Tensor:
         """The trace-rule weights for the current model and points, shape (T,)."""
@@ -167,27 +194,15 @@ class TraceNTK(Weighting):
                for t in terms]
         return Kernel(model, sub, self.implementation).trace_weights(self.kind)
 
-    def update(self, step, model, terms, losses) -> bool:
-        if step % self.every != 0:
-            return False
-        new = self.compute(model, terms).to(torch.float64).cpu()
-        self._w = _momentum_mix(self._w, new, self.momentum, not self._updated)
-        self._updated = True
-        return True
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "updated": self._updated}
-
-    def load_state_dict(self, state) -> None:
-        super().load_state_dict(state)
-        self._updated = bool(state["updated"])
+    def new_weights(self, model, terms, losses) -> torch.Tensor:
+        return self.compute(model, terms)
 
     def config(self) -> dict:
         return {"kind": self.name, "every": self.every, "trace": self.kind,
                 "momentum": self.momentum, "max_points": self.max_points}
 
 
-class GradNorm(Weighting):
+class GradNorm(_Smoothed):
     """Learning-rate annealing (Wang, Teng, Perdikaris 2021, Algorithm 1).
 
         λ̂_i = max_θ |∇_θ L_r| / mean_θ |∇_θ L_i|,   λ_i ← α λ_i + (1 − α) λ̂_i
@@ -203,20 +218,13 @@ class GradNorm(Weighting):
     name = "gradnorm"
 
     def __init__(self, every: int = 10, momentum: float = 0.9):
-        super().__init__()
-        self.every = check_int(every, "every", minimum=1)
-        self.momentum = check_float(momentum, "momentum", nonnegative=True)
-        if self.momentum >= 1.0:
-            raise ValueError(f"momentum: expected a number in [0, 1), got {self.momentum}")
-        self._updated = False
+        super().__init__(every, momentum)
 
-    def update(self, step, model, terms, losses) -> bool:
-        if step % self.every != 0:
-            return False
+    def new_weights(self, model, terms, losses) -> torch.Tensor | None:
         params = [p for p in model.parameters() if p.requires_grad]
         residual = [k for k, t in enumerate(terms) if t.is_residual]
         if not residual or len(residual) == len(terms):
-            return False
+            return None
         stats = []
         for k, L in enumerate(losses):
             gs = torch.autograd.grad(L, params, retain_graph=True, allow_unused=True)
@@ -230,16 +238,7 @@ class GradNorm(Weighting):
                 new[k] = 1.0
             elif stats[k][1] > 0:
                 new[k] = gmax / stats[k][1]
-        self._w = _momentum_mix(self._w, new, self.momentum, not self._updated)
-        self._updated = True
-        return True
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "updated": self._updated}
-
-    def load_state_dict(self, state) -> None:
-        super().load_state_dict(state)
-        self._updated = bool(state["updated"])
+        return new
 
     def config(self) -> dict:
         return {"kind": self.name, "every": self.every, "momentum": self.momentum}
