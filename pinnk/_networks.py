@@ -370,6 +370,7 @@ class MLP(nn.Module):
         # Layer 0: second-order input streams are zero without an embedding; skip them.
         Hs = torch.stack([h0] + dh0 + ([] if first_zero else ddh0))
         last = len(self.weights) - 1
+        hs: list = []
         for l, (W, b) in enumerate(zip(self.weights, self.biases)):
             cw, cb = self.weight_scales[l], self.bias_scales[l]
             Z = Hs @ W.T

@@ -11,7 +11,6 @@ The trainer calls, in this order, at every step:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 

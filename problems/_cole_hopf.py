@@ -28,32 +28,12 @@ import math
 import numbers
 
 import numpy as np
+from ._checks import real_scalar as _real_scalar, as_real_array as _as_real_array
 
 __all__ = ["burgers_cole_hopf", "DEFAULT_NU"]
 
 #: The viscosity of the standard benchmark, ν = 0.01/π.
 DEFAULT_NU = 0.01 / math.pi
-
-
-def _real_scalar(name: str, value) -> float:
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v!r}")
-    return v
-
-
-def _as_real_array(name: str, value) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a real numeric array_like, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain only finite values (no NaN/inf)")
-    return arr
 
 
 def _gauss_hermite(n: int):

@@ -29,10 +29,12 @@ This module is pure numpy; it is the reference solution used for the Euler (Sod,
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
+from ._checks import as_real_array as _as_real_array
+from ._checks import positive_int as _positive_int
+from ._checks import real_scalar as _real_scalar
 
 __all__ = [
     "RiemannState",
@@ -56,28 +58,6 @@ class RiemannState(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 # input validation helpers (private)
 # ---------------------------------------------------------------------------------------------
-
-
-def _real_scalar(name: str, value) -> float:
-    """Return ``value`` as a finite Python float or raise TypeError/ValueError naming ``name``."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        if value.dtype.kind not in "iuf":
-            raise TypeError(f"{name} must be a real number, got an array of dtype {value.dtype}")
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v!r}")
-    return v
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__}")
-    if int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {int(value)}")
-    return int(value)
 
 
 def _check_gamma(gamma) -> float:
@@ -106,17 +86,6 @@ def _as_state(name: str, value) -> RiemannState:
     if p <= 0.0:
         raise ValueError(f"{name} pressure must be > 0, got {p!r}")
     return RiemannState(rho, u, p)
-
-
-def _as_real_array(name: str, value) -> np.ndarray:
-    """Convert ``value`` to a finite float64 array or raise TypeError/ValueError naming ``name``."""
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a real numeric array_like, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain only finite values (no NaN/inf)")
-    return arr
 
 
 # ---------------------------------------------------------------------------------------------
