@@ -11,7 +11,8 @@ import torch
 from torch.func import functional_call, jacrev, vmap
 
 from ._operators import Operator
-from ._structured import GramCache, StructuredFeatures, structured_features, unsupported_reason
+from ._structured import (GramCache, StructuredFeatures, structured_features,
+                          structured_features_group, unsupported_reason)
 from ._terms import Term
 from ._validation import check_int, model_dtype_device
 
@@ -184,16 +185,25 @@ class Kernel:
             return self._cache[key]
         x = self._points[i][self._slices(i)[k]]
         op = self.terms[i].operator
-        with torch.no_grad() if self.implementations[i] == "structured" else _nullcontext():
-            if self.implementations[i] == "structured":
-                feats = structured_features(self.model, op, x)
-                if self._cache_features:
-                    feats.share(self._grams)
-            else:
-                feats = JacobianFeatures(jacobian_rows(self.model, op, x))
-        if self._cache_features:
-            self._cache[key] = feats
-        return feats
+        if self.implementations[i] == "jacobian":
+            feats = JacobianFeatures(jacobian_rows(self.model, op, x))
+            if self._cache_features:
+                self._cache[key] = feats
+            return feats
+        if not self._cache_features:
+            with torch.no_grad():
+                return structured_features(self.model, op, x)
+        # Structured terms with the same points in this chunk share one forward pass.
+        group = [(j, k) for j in range(len(self.terms))
+                 if self.implementations[j] == "structured" and (j, k) not in self._cache
+                 and k < len(self._slices(j)) and self._slices(j)[k] == self._slices(i)[k]
+                 and (j == i or torch.equal(self._points[j][self._slices(j)[k]], x))]
+        with torch.no_grad():
+            feats = structured_features_group(self.model, [self.terms[j].operator
+                                                           for j, _ in group], x)
+        for jk, f in zip(group, feats):
+            self._cache[jk] = f.share(self._grams)
+        return self._cache[key]
 
     def index(self, key: int | str) -> int:
         """The position of a term given by index or name."""
@@ -357,13 +367,6 @@ class Kernel:
                           zip(self.names, self.sizes, self.implementations))
         return f"Kernel({parts})"
 
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def ntk(model: torch.nn.Module, terms: Sequence[Term], implementation: str = "auto", *,

@@ -373,9 +373,7 @@ class MLP(nn.Module):
         hs: list = []
         for l, (W, b) in enumerate(zip(self.weights, self.biases)):
             cw, cb = self.weight_scales[l], self.bias_scales[l]
-            Z = Hs @ W.T
-            if cw != 1.0:
-                Z = cw * Z
+            Z = Hs @ (W.T if cw == 1.0 else cw * W.T)
             # unbind/stack (not slicing) keep the backward pass to one copy per layer
             streams = list(Z.unbind(0))
             if l == 0 and first_zero:

@@ -16,6 +16,7 @@ Jacobian rows is cheaper, which is decided per layer by operation count.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -58,10 +59,11 @@ def _mul(a, b):
 
 @dataclass
 class _Layer:
-    """The kernel factors of one linear layer: streams A (S, n, w_out), H (S, n, w_in)."""
+    """The kernel factors of one linear layer: stream adjoints As[s] (n, w_out) and stream
+    activations Hs[s] (n, w_in); ``A``/``H`` stack them (S, n, ·) on first use."""
 
-    A: torch.Tensor | None
-    H: torch.Tensor | None
+    As: list | None
+    Hs: list | None
     A0: torch.Tensor | None  # primal adjoint (bias gradient / c_b); None where zero
     cw: float
     cb: float
@@ -69,6 +71,14 @@ class _Layer:
     train_b: bool
     w_out: int
     w_in: int
+
+    @functools.cached_property
+    def A(self) -> torch.Tensor | None:
+        return None if self.As is None else torch.stack(self.As)
+
+    @functools.cached_property
+    def H(self) -> torch.Tensor | None:
+        return None if self.Hs is None else torch.stack(self.Hs)
 
     def materialized(self) -> torch.Tensor:
         """The weight-Jacobian rows c_w Σ_s A_s ⊗ H_s, shape (n, w_out·w_in)."""
@@ -127,8 +137,8 @@ class StructuredFeatures:
         self.device = device
         self.cache: GramCache | None = None
         # per layer: the stream factors as lists (canonical tensors once ``share`` is called)
-        self.As = [None if la.A is None else list(la.A.unbind(0)) for la in layers]
-        self.Hs = [None if la.H is None else list(la.H.unbind(0)) for la in layers]
+        self.As = [None if la.As is None else list(la.As) for la in layers]
+        self.Hs = [None if la.Hs is None else list(la.Hs) for la in layers]
         self.A0s = [la.A0 for la in layers]
 
     def share(self, cache: GramCache) -> "StructuredFeatures":
@@ -150,11 +160,11 @@ class StructuredFeatures:
         """Form the layer's Jacobian rows when that takes fewer operations than the stream
         products (w_out·w_in against S_a·S_b·(w_out + w_in)); with a shared Gram cache the
         stream products are mostly reused, so only single-unit layers are materialised."""
-        if la.A is None or lb.A is None:
+        if la.As is None or lb.As is None:
             return False
-        w_out, w_in = la.A.shape[2], la.H.shape[2]
+        w_out, w_in = la.w_out, la.w_in
         pairs = 1 if (self.cache is not None and other.cache is self.cache) \
-            else la.A.shape[0] * lb.A.shape[0]
+            else len(la.As) * len(lb.As)
         return w_out * w_in < pairs * (w_out + w_in)
 
     def rows(self) -> torch.Tensor:
@@ -163,7 +173,7 @@ class StructuredFeatures:
         w_parts, b_parts = [], []
         for la in self.layers:
             if la.train_w:
-                w_parts.append(la.materialized() if la.A is not None else
+                w_parts.append(la.materialized() if la.As is not None else
                                torch.zeros(self.n, la.w_out * la.w_in, dtype=self.dtype,
                                            device=self.device))
             if la.train_b:
@@ -176,30 +186,32 @@ class StructuredFeatures:
         """Θ between the two chunks, shape (self.n, other.n)."""
         same = other is self
         G = torch.zeros(self.n, other.n, dtype=self.dtype, device=self.device)
+        off = torch.zeros_like(G) if same else G  # pairs (s, t > s) of a diagonal block
         for l, (la, lb) in enumerate(zip(self.layers, other.layers)):
-            if la.train_w and la.A is not None and lb.A is not None:
+            if la.train_w and la.As is not None and lb.As is not None:
                 if self._prefer_materialized(la, lb, other):
                     Ja = la.materialized()
                     Jb = Ja if same else lb.materialized()
-                    G += Ja @ Jb.T
+                    G.addmm_(Ja, Jb.T)
                 else:
                     cw2 = la.cw * la.cw
                     Aa, Ha, Ab, Hb = self.As[l], self.Hs[l], other.As[l], other.Hs[l]
                     for s in range(len(Aa)):
                         for t in range(s if same else 0, len(Ab)):
-                            X = self._mm(Aa[s], Ab[t]) * self._mm(Ha[s], Hb[t])
-                            if same and t != s:
-                                X = X + X.T
-                            G.add_(X, alpha=cw2)
+                            acc = off if same and t != s else G
+                            acc.addcmul_(self._mm(Aa[s], Ab[t]), self._mm(Ha[s], Hb[t]),
+                                         value=cw2)
             if la.train_b and self.A0s[l] is not None and other.A0s[l] is not None:
                 G.add_(self._mm(self.A0s[l], other.A0s[l]), alpha=la.cb * la.cb)
+        if same:
+            G += off + off.T
         return G
 
     def cross_diag(self, other: "StructuredFeatures") -> torch.Tensor:
         """Θ(x_k, x_k) between two terms at the same points, shape (n,), without any n×n block."""
         out = torch.zeros(self.n, dtype=self.dtype, device=self.device)
         for la, lb in zip(self.layers, other.layers):
-            if la.train_w and la.A is not None and lb.A is not None:
+            if la.train_w and la.As is not None and lb.As is not None:
                 AA = torch.einsum("snw,tnw->stn", la.A, lb.A)
                 HH = torch.einsum("snw,tnw->stn", la.H, lb.H)
                 out += la.cw * la.cw * (AA * HH).sum(dim=(0, 1))
@@ -214,21 +226,34 @@ class StructuredFeatures:
 
 def structured_features(model: MLP, op: Linear, x: torch.Tensor) -> StructuredFeatures:
     """Compute the stream factors of D f at points ``x`` (n, d) for the structured kernel path."""
-    n, d = x.shape
-    monos = op.monomials(d)
-    act = model.act
+    return structured_features_group(model, [op], x)[0]
 
-    # Directions and direction pairs that the operator needs.
+
+def structured_features_group(model: MLP, ops: list, x: torch.Tensor) -> list:
+    """Stream factors of several operators at the same points ``x`` (n, d).
+
+    One forward pass carries the union of the directions they need. Each operator then has its
+    own backward pass, except that adjoint streams obeying the plain recursion
+    g_{l−1} = σ'(z_{l−1}) ⊙ (c_w g_l W_l) — the primal adjoint of a value operator, the tangent
+    adjoint of a first derivative — are shared between operators whose seeds are equal (f and
+    ∂_h f both need δ_l = ∂f/∂z_l).
+    """
+    n, d = x.shape
+    act = model.act
+    monos_per_op = [op.monomials(d) for op in ops]
+
+    # Directions and direction pairs that the operators need.
     tangents: dict = {}
     pairs: dict = {}
-    for m in monos:
-        for h in m.directions:
-            tangents.setdefault(h.key, h)
-        if m.order == 2:
-            ka, kb = m.directions[0].key, m.directions[1].key
-            if (kb, ka) in pairs:
-                ka, kb = kb, ka
-            pairs.setdefault((ka, kb), None)
+    for monos in monos_per_op:
+        for m in monos:
+            for h in m.directions:
+                tangents.setdefault(h.key, h)
+            if m.order == 2:
+                ka, kb = m.directions[0].key, m.directions[1].key
+                if (kb, ka) in pairs:
+                    ka, kb = kb, ka
+                pairs.setdefault((ka, kb), None)
     tkeys = list(tangents)
     tindex = {k: i for i, k in enumerate(tkeys)}
     plist = [(tindex[a], tindex[b]) for a, b in pairs]
@@ -236,16 +261,26 @@ def structured_features(model: MLP, op: Linear, x: torch.Tensor) -> StructuredFe
     U = [tangents[k].evaluate(x) for k in tkeys]
 
     # Forward pass through the streams (shared with MLP.taylor).
-    L = len(model.weights)
     record: list = []
     model._taylor(x, U, plist, record)
     inputs = [r["in"] for r in record]
     pre = [r["pre"] for r in record[:-1]]
+    order = 1 + bool(tkeys) + bool(plist)  # derivatives of the activation needed: 1 to 3
+    derivs = [act.series(z, order)[1:] + [None] * (3 - order) for z, _, _ in pre]
 
-    # Output seeds for each stream.
+    plain: list = []  # [(seed, {layer: (g_l, hb_l)})]
+    return [_backward(model, monos, x, tindex, pindex, plist, inputs, pre, derivs, plain)
+            for monos in monos_per_op]
+
+
+def _backward(model, monos, x, tindex, pindex, plist, inputs, pre, derivs, plain):
+    """One operator's adjoint streams, layer by layer, and its kernel factors."""
+    n = x.shape[0]
     out_dim = model.out_dim
+    L = len(model.weights)
+    T = len(tindex)
     g0 = None
-    g1 = [None] * len(tkeys)
+    g1 = [None] * T
     g2 = [None] * len(plist)
 
     def seed(buf, m):
@@ -271,6 +306,8 @@ def structured_features(model: MLP, op: Linear, x: torch.Tensor) -> StructuredFe
     # Pairs with equal seeds have equal adjoints at every layer: propagate one per group.
     groups: list[list[int]] = []
     for p in range(len(plist)):
+        if g2[p] is None:
+            continue
         for grp in groups:
             if torch.equal(g2[grp[0]], g2[p]):
                 grp.append(p)
@@ -278,6 +315,37 @@ def structured_features(model: MLP, op: Linear, x: torch.Tensor) -> StructuredFe
         else:
             groups.append([p])
     gg = [g2[grp[0]] for grp in groups]
+
+    # Streams on the plain recursion share their adjoints through ``plain``.
+    in_pairs = {i for grp in groups for p in grp for i in plist[p]}
+    has_derivs = any(g is not None for g in g1) or bool(groups)
+
+    def plain_slot(g):
+        for sd, slot in plain:
+            if torch.equal(sd, g):
+                return slot
+        slot: dict = {}
+        plain.append((g, slot))
+        return slot
+
+    slot0 = plain_slot(g0) if g0 is not None and not has_derivs else None
+    slots1 = [plain_slot(g) if g is not None and i not in in_pairs else None
+              for i, g in enumerate(g1)]
+    for slot, g in [(slot0, g0)] + list(zip(slots1, g1)):
+        if slot is not None:
+            slot.setdefault(L - 1, (g, None))
+
+    def pull(slot, g, l, Wc):
+        """h̄ = g (c_w W_l), shared through ``slot`` when the stream is plain."""
+        if g is None:
+            return None
+        if slot is None:
+            return g @ Wc
+        g_l, hb = slot[l]
+        if hb is None:
+            hb = g_l @ Wc
+            slot[l] = (g_l, hb)
+        return hb
 
     layers: list[_Layer] = [None] * L
     for l in range(L - 1, -1, -1):
@@ -297,23 +365,33 @@ def structured_features(model: MLP, op: Linear, x: torch.Tensor) -> StructuredFe
             if gg[k] is not None and hs:
                 A.append(gg[k])
                 H.append(torch.stack(hs).sum(0) if len(hs) > 1 else hs[0])
-        layers[l] = _Layer(torch.stack(A) if A else None, torch.stack(H) if H else None, g0,
+        layers[l] = _Layer(A or None, H or None, g0,
                            cw, cb, W.requires_grad, b.requires_grad, W.shape[0], W.shape[1])
         if l == 0:
             break
         # Pull the adjoints back through W_l and the activation of layer l−1.
-        hb0 = None if g0 is None else cw * (g0 @ W)
-        hb1 = [None if g is None else cw * (g @ W) for g in g1]
-        hb2 = [None if g is None else cw * (g @ W) for g in gg]
+        Wc = W if cw == 1.0 else cw * W
+        hb0 = pull(slot0, g0, l, Wc)
+        hb1 = [pull(slots1[i], g, l, Wc) for i, g in enumerate(g1)]
+        hb2 = [None if g is None else g @ Wc for g in gg]
         z, dz, ddz = pre[l - 1]
-        s1 = act.d1(z)
-        s2 = act.d2(z) if tkeys else None
-        s3 = act.d3(z) if plist else None
-        new_g0 = _mul(s1, hb0)
-        new_g1 = [_mul(s1, t) for t in hb1]
-        for i, t in enumerate(hb1):
-            if t is not None:
-                new_g0 = _add(new_g0, s2 * dz[i] * t)
+        s1, s2, s3 = derivs[l - 1]
+
+        def advance(slot, hb):
+            if hb is None:
+                return None
+            if slot is None:
+                return s1 * hb
+            if l - 1 not in slot:
+                slot[l - 1] = (s1 * hb, None)
+            return slot[l - 1][0]
+
+        new_g0 = advance(slot0, hb0)
+        new_g1 = [advance(slots1[i], t) for i, t in enumerate(hb1)]
+        if slot0 is None:
+            for i, t in enumerate(hb1):
+                if t is not None:
+                    new_g0 = _add(new_g0, s2 * dz[i] * t)
         for k, grp in enumerate(groups):
             hb = hb2[k]
             if hb is None:
