@@ -244,7 +244,9 @@ class JacobianRegularization(ZooProblem):
             alpha = [0, 0]
             alpha[k] = 1
             name = f"jacobian_x{k + 1}"
-            out.append(pinnk.Term(name, ops.partial(alpha), _first(x, counts, name), None))
+            # a derivative label (a regulariser), not a PDE residual
+            out.append(pinnk.Term(name, ops.partial(alpha), _first(x, counts, name), None,
+                                  residual=False))
         return out
 
     def solution(self, x: torch.Tensor) -> torch.Tensor:
