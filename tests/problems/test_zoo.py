@@ -78,7 +78,7 @@ def test_jacobian_regularization_terms_are_zero_derivative_labels():
     assert [*terms] == ["value", "jacobian_x1", "jacobian_x2"]
     for k in (1, 2):
         t = terms[f"jacobian_x{k}"]
-        assert t.target_values() is None and t.is_residual
+        assert t.target_values() is None and t.is_derivative and not t.is_residual
         assert torch.equal(t.points, terms["value"].points)
     x = terms["jacobian_x1"].points
     model = SolutionModel(problem)
