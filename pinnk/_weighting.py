@@ -198,7 +198,8 @@ class TraceNTK(_Smoothed):
 
     def config(self) -> dict:
         return {"kind": self.name, "every": self.every, "trace": self.kind,
-                "momentum": self.momentum, "max_points": self.max_points}
+                "momentum": self.momentum, "max_points": self.max_points,
+                "implementation": str(getattr(self.implementation, "value", self.implementation))}
 
 
 class GradNorm(_Smoothed):

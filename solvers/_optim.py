@@ -54,9 +54,14 @@ class LBFGS:
         self.max_iter = check_int(self.max_iter, "max_iter", minimum=1)
 
     def build(self, params):
+        # max_eval bounds the function evaluations of one step() call, line searches included;
+        # torch's default (max_iter * 5 // 4) is 1 for max_iter = 1, which leaves the line search
+        # no evaluation beyond its first trial point: a step that does not decrease the loss at
+        # t = lr is then rejected (t = 0) and, with nothing changed, every later step too.
         opt = torch.optim.LBFGS(params, lr=self.lr, history_size=self.history_size,
-                                max_iter=self.max_iter, line_search_fn="strong_wolfe",
-                                tolerance_grad=0.0, tolerance_change=0.0)
+                                max_iter=self.max_iter, max_eval=self.max_iter * 5 // 4 + 25,
+                                line_search_fn="strong_wolfe", tolerance_grad=0.0,
+                                tolerance_change=0.0)
         return opt, None
 
     def phase(self, step: int, steps: int) -> str:

@@ -19,7 +19,7 @@ from pinnk import io as pio
 from pinnk._validation import check_int
 from pinnk.weighting import Fixed, Weighting, from_spec
 
-from ._optim import Adam, AdamLBFGS, LBFGS, optimizer_from_spec
+from ._optim import Adam, LBFGS, optimizer_from_spec
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -142,6 +142,15 @@ class _CompiledStreams:
         return self._taylor(x, list(tangents), list(pairs))
 
 
+def _plain(obj):
+    """``obj`` with tuples turned into lists and mapping keys into strings (as JSON has them)."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
 def _to(terms, device, dtype):
     return [t.to(device=device, dtype=dtype) for t in terms]
 
@@ -174,7 +183,10 @@ class Trainer:
                                           else checkpoint_every, "checkpoint_every", minimum=1)
         self.log_every = check_int(max(1, self.steps // 2000) if log_every is None else log_every,
                                    "log_every", minimum=1)
-        self.weighting = from_spec(weighting) if weighting is not None else Fixed()
+        # A copy: the strategy is stateful (weights, momentum history), and a Weighting object
+        # passed to two runs would otherwise carry the first run's state into the second.
+        self.weighting = copy.deepcopy(from_spec(weighting)) if weighting is not None \
+            else Fixed()
         if optimizer is None:
             optimizer = Adam(lr=problem.defaults.lr)
         self.optimizer = optimizer_from_spec(optimizer)
@@ -217,6 +229,7 @@ class Trainer:
         self._build_optimizers()
         self.history: dict = {"train": [], "diagnostics": []}
         self.step = 0
+        self.checkpoint_step: int | None = None  # the step of the checkpoint on disk, if known
         self.theta0: torch.Tensor | None = None
         self.elapsed = 0.0
 
@@ -271,14 +284,19 @@ class Trainer:
     def save_checkpoint(self) -> None:
         if self.out is not None:
             pio.save_torch(self.out / CHECKPOINT, self.state_dict())
+            self.checkpoint_step = self.step
 
     def load_checkpoint(self, path: str | Path | None = None) -> None:
         """Restore a run from its checkpoint (default: ``out/checkpoint.pt``)."""
         path = Path(path) if path is not None else (self.out / CHECKPOINT if self.out else None)
         if path is None or not path.exists():
             raise ValueError(f"resume: no checkpoint at {str(path)!r}")
-        st = torch.load(path, map_location=self.device, weights_only=False)
-        mine, theirs = self.config(), st["config"]
+        # Loaded on the CPU: the RNG states must stay CPU tensors, and the model, optimizer and
+        # terms are moved to the run's device by their own load/to below.
+        st = torch.load(path, map_location="cpu", weights_only=False)
+        # Compared as JSON values: a config read back from config.json has lists where the
+        # original had tuples (problem parameters, embedding periods, Adam betas).
+        mine, theirs = _plain(self.config()), _plain(st["config"])
         for key in ("problem", "model", "weighting", "optimizer", "steps", "points", "seed",
                     "dtype", "resample_every"):
             if mine[key] != theirs[key]:
@@ -301,6 +319,7 @@ class Trainer:
         self.history = st["history"]
         self.elapsed = st["elapsed"]
         self.step = st["step"]
+        self.checkpoint_step = self.step
 
     # ------------------------------------------------------------------------------- one step
     def _losses(self, terms):
@@ -308,9 +327,19 @@ class Trainer:
         losses = self.weighting.term_losses(residuals, terms)
         for t, L in zip(terms, losses):
             if not bool(torch.isfinite(L)):
-                raise TrainingError(f"loss term {t.name!r} is {float(L)} at step {self.step}; "
-                                    f"training stopped, the last good checkpoint is kept")
+                raise TrainingError(f"loss term {t.name!r} is {float(L.detach())} at step "
+                                    f"{self.step}; training stopped, the last good checkpoint "
+                                    f"is kept")
         return losses
+
+    def _check_parameters(self) -> None:
+        """Raise :class:`TrainingError` if a parameter is NaN/Inf (a finite loss can still have
+        a non-finite gradient); called before each checkpoint so that the one on disk is good."""
+        with torch.no_grad():
+            finite = torch.stack([torch.isfinite(p).all() for p in self.params]).all()
+        if not bool(finite):
+            raise TrainingError(f"the network parameters became NaN/Inf at step {self.step - 1}; "
+                                f"training stopped, the last good checkpoint is kept")
 
     def _total(self, losses):
         w = self.weighting.weights.to(device=self.device, dtype=self.dtype)
@@ -338,6 +367,13 @@ class Trainer:
             return total
 
         self.lbfgs.step(closure)
+        # When the strong-Wolfe line search finds no better point it returns t = 0: the
+        # parameters do not move, the curvature pair is skipped, and torch's L-BFGS would
+        # compute the same direction at every later step (the loss freezes for the rest of the
+        # run). Restart from steepest descent instead by dropping the L-BFGS memory.
+        state = self.lbfgs.state.get(self.lbfgs._params[0], {})
+        if "t" in state and float(state["t"]) == 0.0:
+            self.lbfgs.state.clear()
         return record["total"], record["losses"]
 
     def _diagnostics(self) -> dict:
@@ -394,6 +430,7 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                 if self.step % self.checkpoint_every == 0 or self.step == self.steps:
+                    self._check_parameters()
                     self.save_checkpoint()
         except TrainingError:
             if self.out is not None:

@@ -1,0 +1,556 @@
+"""The ``pinnk`` command line: list the problem zoo and train a PINN on one of its problems.
+
+::
+
+    pinnk problems [NAME ...]
+    pinnk train PROBLEM [--param k=v ...] [--weighting SPEC] [--optimizer SPEC] [--steps N]
+                [--points N | --points name=N ...] [--resample-every K] [--device auto|cpu|cuda]
+                [--dtype float32|float64] [--seed S] [--width W] [--depth D] [--activation A]
+                [--ntk-every K] [--checkpoint-every K] [--log-every K] [--probe-points N]
+                [--config FILE] [--out DIR] [--resume] [--compile] [--no-export] [--quiet]
+    pinnk --version
+
+Exit codes: 0 success; 1 training stopped (NaN/Inf loss) or an output could not be written;
+2 a bad option (one line ``pinnk: error: ...`` on stderr); 130 interrupted (Ctrl-C: the last
+checkpoint is kept, continue with ``pinnk train --out DIR --resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROG = "pinnk"
+
+# The keys of a --config file (a dash may be written for an underscore). A run's own
+# config.json (Trainer.config()) uses the same keys, with "problem" as {"name", "params"},
+# resolved weighting/optimizer mappings and "versions" (informational, ignored).
+CONFIG_KEYS = ("problem", "params", "weighting", "optimizer", "steps", "points", "resample_every",
+               "device", "dtype", "seed", "model", "width", "depth", "activation", "ntk_every",
+               "probe_points", "checkpoint_every", "log_every", "out", "resume", "compile",
+               "export", "quiet", "versions")
+MODEL_KEYS = ("width", "depth", "activation", "embedding", "positive_outputs")
+_BOOL_KEYS = ("resume", "compile", "export", "quiet")
+
+# Options of `pinnk train` passed to the Trainer as they are (when given).
+_TRAINER_KEYS = ("steps", "points", "resample_every", "dtype", "seed", "ntk_every",
+                 "probe_points", "checkpoint_every", "log_every", "compile", "export")
+
+
+class CLIError(Exception):
+    """A bad option or input: reported as one line and exit status 2."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        text = f"missing key {exc.args[0]!r}"
+    return text or type(exc).__name__
+
+
+def _error(message: str, prefix: str = "error: ") -> None:
+    print(f"{PROG}: {prefix}{' '.join(str(message).split())}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------- the parser
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors raise :class:`CLIError` (one line, exit 2)."""
+
+    def error(self, message):  # noqa: D401 - argparse's hook
+        raise CLIError(f"{message} (see '{self.prog} --help')")
+
+
+def _version() -> str:
+    import pinnk
+    import torch
+
+    return f"{PROG} {pinnk.__version__} (torch {torch.__version__})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``pinnk`` (subcommands ``problems`` and ``train``)."""
+    parser = _Parser(prog=PROG, description="Physics-informed neural networks trained with "
+                     "NTK-driven loss weights.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("problems", help="list the problems of the zoo",
+                       description="List the problems: name, parameters with their defaults "
+                       "(as --param values), description.")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these problems")
+
+    S = argparse.SUPPRESS  # options not given stay absent, so a --config file can supply them
+    t = sub.add_parser(
+        "train", help="train a PINN on a problem", argument_default=S,
+        description="Train a PINN on a problem of the zoo and write the run folder (config, "
+        "history, metrics, checkpoint, exports, plots).",
+        epilog="Options override the --config file. Parameter values are JSON (--param beta=30, "
+        "--param 'left=[1,0,1]', --param periodic_embedding=true); anything that is not JSON "
+        "is taken as a string. Examples of specs: --weighting trace:every=100,kind=sum, "
+        "--weighting causal:epsilon=1+trace, --optimizer adam:lr=1e-3,decay_rate=0.9, "
+        "--optimizer adam+lbfgs:switch=0.8.")
+    t.add_argument("problem", nargs="?", metavar="PROBLEM",
+                   help="problem name (see 'pinnk problems'); optional with --config")
+    t.add_argument("--param", action="append", metavar="NAME=VALUE", dest="param",
+                   help="a problem parameter (repeatable); VALUE is JSON")
+    t.add_argument("--weighting", metavar="SPEC", help="loss weighting: fixed (default), "
+                   "fixed:NAME=W,..., trace[:every=N,kind=mean|sum,momentum=M], "
+                   "gradnorm[:every=N,momentum=M], causal[:epsilon=E,chunks=M]+STRATEGY")
+    t.add_argument("--optimizer", metavar="SPEC", help="adam[:lr=..,decay_rate=..,"
+                   "decay_steps=..] (default: adam at the problem's learning rate), "
+                   "lbfgs[:lr=..,history_size=..,max_iter=..], adam+lbfgs[:switch=..,...]")
+    t.add_argument("--steps", type=int, metavar="N", help="optimizer steps (default: the "
+                   "problem's)")
+    t.add_argument("--points", action="append", metavar="N|NAME=N",
+                   help="collocation points per term: N for every term, or NAME=N for one term "
+                   "(repeatable)")
+    t.add_argument("--resample-every", type=int, metavar="K", dest="resample_every",
+                   help="draw new collocation points every K steps (0: never; default)")
+    t.add_argument("--device", metavar="DEVICE", help="auto (default: CUDA when available), cpu, "
+                   "cuda, cuda:N")
+    t.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
+    t.add_argument("--seed", type=int, metavar="S", help="random seed (default 0)")
+    t.add_argument("--width", type=int, metavar="W", help="hidden width")
+    t.add_argument("--depth", type=int, metavar="D", help="hidden layers")
+    t.add_argument("--activation", metavar="A", help="tanh, sin, gelu, softplus, erf or relu")
+    t.add_argument("--ntk-every", type=int, metavar="K", dest="ntk_every",
+                   help="steps between NTK diagnostics (0: none; default steps/10)")
+    t.add_argument("--probe-points", type=int, metavar="N", dest="probe_points",
+                   help="points per term for the NTK diagnostics (default 64)")
+    t.add_argument("--checkpoint-every", type=int, metavar="K", dest="checkpoint_every",
+                   help="steps between checkpoints (default steps/10)")
+    t.add_argument("--log-every", type=int, metavar="K", dest="log_every",
+                   help="steps between history records (default steps/2000)")
+    t.add_argument("--config", metavar="FILE", help="a JSON file of options (or a run folder / "
+                   "its config.json, to repeat that run)")
+    t.add_argument("--out", metavar="DIR", help="the run folder (default runs/PROBLEM-TIMESTAMP)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its "
+                   "checkpoint.pt (its config.json supplies the options not given)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the network's "
+                   "derivative pass (slower start, faster steps)")
+    t.add_argument("--no-export", action="store_false", dest="export",
+                   help="skip the solution exports and plots")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+# ------------------------------------------------------------------------------ option values
+def parse_value(text: str) -> Any:
+    """A --param value: JSON (numbers, true/false, lists, ...), else the string itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_params(items: list[str]) -> dict:
+    """``["beta=30", "left=[1,0,1]"]`` -> ``{"beta": 30, "left": [1, 0, 1]}``."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise CLIError(f"--param: expected NAME=VALUE, got {item!r}")
+        out[key] = parse_value(value.strip())
+    return out
+
+
+def parse_points(items: list[str]) -> int | dict:
+    """``["256"]`` -> 256; ``["residual=1000", "initial=100"]`` -> a mapping term -> count."""
+    counts: dict = {}
+    single = None
+    for item in items:
+        name, eq, value = item.rpartition("=") if "=" in item else ("", "", item)
+        try:
+            n = int(value.strip())
+        except ValueError:
+            raise CLIError(f"--points: expected N or NAME=N with an integer N, got {item!r}") \
+                from None
+        if eq:
+            if not name.strip():
+                raise CLIError(f"--points: expected NAME=N, got {item!r}")
+            counts[name.strip()] = n
+        elif single is not None:
+            raise CLIError("--points: give one count N for every term, or NAME=N per term")
+        else:
+            single = n
+    if single is not None and counts:
+        raise CLIError("--points: give either one count N for every term or NAME=N per term, "
+                       "not both")
+    return single if single is not None else counts
+
+
+# ---------------------------------------------------------------------------- config files
+def read_config(path: str | Path) -> dict:
+    """Read a --config file (JSON object; a folder means its config.json), normalised to the
+    option keys (see :func:`normalize_config`)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.json"
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CLIError(f"config: no such file {str(p)!r}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CLIError(f"config: cannot read {str(p)!r} ({_one_line(exc)})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"config: {str(p)!r} is not valid JSON ({exc.msg} at line {exc.lineno} "
+                       f"column {exc.colno})") from None
+    return normalize_config(data, str(p))
+
+
+def normalize_config(data: Any, source: str = "config") -> dict:
+    """Check a config mapping and bring it to the option keys.
+
+    Accepts the option keys (``CONFIG_KEYS``, dashes allowed for underscores) and the format of a
+    run's own ``config.json`` (``Trainer.config()``): ``problem`` as ``{"name", "params"}``, the
+    model spec under ``model``, weighting and optimizer as mappings; ``versions`` is ignored.
+    Top-level ``width``/``depth``/``activation`` are merged into ``model``.
+    """
+    if not isinstance(data, Mapping):
+        raise CLIError(f"config: {source!r} must hold a JSON object of options, got "
+                       f"{type(data).__name__}")
+    cfg = {}
+    for key, value in data.items():
+        k = str(key).replace("-", "_")
+        if k not in CONFIG_KEYS:
+            raise CLIError(f"config: unknown key {key!r} in {source!r}; expected "
+                           f"{', '.join(CONFIG_KEYS)}")
+        cfg[k] = value
+    cfg.pop("versions", None)
+
+    prob = cfg.get("problem")
+    if isinstance(prob, Mapping):
+        extra = set(prob) - {"name", "params"}
+        if extra or not isinstance(prob.get("name"), str):
+            raise CLIError(f"config: 'problem' must be a name or {{\"name\": ..., \"params\": "
+                           f"{{...}}}} in {source!r}")
+        params = dict(prob.get("params") or {})
+        if "params" in cfg:
+            if not isinstance(cfg["params"], Mapping):
+                raise CLIError(f"config: 'params' must be an object in {source!r}")
+            params.update(cfg["params"])
+        cfg["problem"], cfg["params"] = prob["name"], params
+    elif prob is not None and not isinstance(prob, str):
+        raise CLIError(f"config: 'problem' must be a problem name in {source!r}")
+    if "params" in cfg and not isinstance(cfg["params"], Mapping):
+        raise CLIError(f"config: 'params' must be an object in {source!r}")
+
+    model = cfg.get("model")
+    if model is None:
+        model = {}
+    elif not isinstance(model, Mapping):
+        raise CLIError(f"config: 'model' must be an object in {source!r}")
+    elif "custom" in model:
+        raise CLIError(f"config: the run in {source!r} used a custom model "
+                       f"({model['custom']}); it cannot be rebuilt from its config")
+    model = dict(model)
+    for k in ("width", "depth", "activation"):
+        if k in cfg:
+            model[k] = cfg.pop(k)
+    unknown = set(model) - set(MODEL_KEYS)
+    if unknown:
+        raise CLIError(f"config: unknown model option(s) {', '.join(sorted(unknown))} in "
+                       f"{source!r}; expected {', '.join(MODEL_KEYS)}")
+    cfg["model"] = model
+
+    for k in _BOOL_KEYS:
+        if k in cfg and not isinstance(cfg[k], bool):
+            raise CLIError(f"config: {k!r} must be true or false in {source!r}, got "
+                           f"{cfg[k]!r}")
+    if "out" in cfg and not isinstance(cfg["out"], str):
+        raise CLIError(f"config: 'out' must be a folder name in {source!r}")
+    if "points" in cfg and isinstance(cfg["points"], Mapping):
+        cfg["points"] = dict(cfg["points"])
+    return cfg
+
+
+def merge_options(base: Mapping, cli: Mapping) -> dict:
+    """The options of a run: ``base`` (a normalised config) overridden by the command line.
+
+    ``params`` and ``model`` are merged key by key; ``points`` given per term on the command line
+    are merged into per-term ``points`` of the config; every other option replaces the config's.
+    """
+    opts = dict(base)
+    opts["params"] = dict(base.get("params") or {})
+    opts["model"] = dict(base.get("model") or {})
+    for key, value in cli.items():
+        if key == "params":
+            opts["params"].update(value)
+        elif key == "model":
+            opts["model"].update(value)
+        elif key == "points" and isinstance(value, dict) and isinstance(opts.get("points"),
+                                                                         dict):
+            opts["points"] = {**opts["points"], **value}
+        else:
+            opts[key] = value
+    return opts
+
+
+def cli_options(args: argparse.Namespace) -> dict:
+    """The options given on the command line of ``pinnk train`` (absent ones left out)."""
+    given = vars(args)
+    out = {}
+    for key in ("problem", "weighting", "optimizer", "steps", "resample_every", "device", "dtype",
+                "seed", "ntk_every", "probe_points", "checkpoint_every", "log_every", "out",
+                "resume", "compile", "export", "quiet"):
+        if given.get(key) is not None:
+            out[key] = given[key]
+    if "param" in given:
+        out["params"] = parse_params(given["param"])
+    if "points" in given:
+        out["points"] = parse_points(given["points"])
+    model = {k: given[k] for k in ("width", "depth", "activation") if k in given}
+    if model:
+        out["model"] = model
+    return out
+
+
+def options_to_kwargs(opts: Mapping) -> dict:
+    """Trainer keyword arguments (without problem/out/progress) from merged options."""
+    from pinnk.weighting import from_spec
+
+    from ._optim import optimizer_from_spec
+
+    kw = {k: opts[k] for k in _TRAINER_KEYS if k in opts}
+    for key, build in (("weighting", from_spec), ("optimizer", optimizer_from_spec)):
+        spec = opts.get(key)
+        if spec is None:
+            continue
+        try:
+            kw[key] = build(spec)
+        except (TypeError, ValueError, KeyError) as exc:
+            msg = _one_line(exc)
+            raise CLIError(msg if msg.startswith(key) else f"{key} {_format_value(spec)}: {msg}") \
+                from None
+    if opts.get("model"):
+        kw["model_options"] = dict(opts["model"])
+    return kw
+
+
+def default_out(problem: str, root: str | Path = "runs") -> Path:
+    """``runs/<problem>-<YYYYmmdd-HHMMSS>`` (with ``-2``, ``-3``, ... if that exists)."""
+    base = Path(root) / f"{problem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, k = base, 1
+    while out.exists():
+        k += 1
+        out = base.with_name(f"{base.name}-{k}")
+    return out
+
+
+# ------------------------------------------------------------------------------- the commands
+def _format_value(value: Any) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def cmd_problems(args: argparse.Namespace) -> int:
+    import problems
+
+    names = problems.names()
+    wanted = list(args.names) or names
+    for name in wanted:
+        if name not in names:
+            problems.problem_class(name)  # raises the ValueError listing the names
+    width = max(len(n) for n in wanted)
+    for name in wanted:
+        params = " ".join(f"{k}={_format_value(v)}" for k, v in problems.parameters(name).items())
+        print(f"{name:<{width}}  {params or '(no parameters)'}  -- {problems.describe(name)}")
+    return 0
+
+
+def _run_config(run_dir: Path) -> dict:
+    """The options of the run in ``run_dir``: its config.json, else its checkpoint's config,
+    else none (an empty mapping)."""
+    from ._train import CHECKPOINT
+
+    if (run_dir / "config.json").is_file():
+        return read_config(run_dir / "config.json")
+    if (run_dir / CHECKPOINT).is_file():
+        import torch
+
+        try:
+            config = torch.load(run_dir / CHECKPOINT, map_location="cpu",
+                                weights_only=False)["config"]
+        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is a bad input
+            raise CLIError(f"--resume: cannot read {str(run_dir / CHECKPOINT)!r} "
+                           f"({_one_line(exc)})") from None
+        return normalize_config(config, str(run_dir / CHECKPOINT))
+    return {}
+
+
+def _resolve_device(opts: Mapping, from_cli: bool) -> Any:
+    from ._train import resolve_device
+
+    device = opts.get("device", "auto")
+    try:
+        return resolve_device(device)
+    except (ValueError, TypeError) as exc:
+        hint = "" if from_cli else (f" (device={device!r} comes from the config; pass --device "
+                                    f"to choose another)")
+        raise CLIError(_one_line(exc) + hint) from None
+
+
+def prepare(args: argparse.Namespace):
+    """Resolve the options of ``pinnk train`` and build the :class:`Trainer` (restored from its
+    checkpoint with --resume). Raises :class:`CLIError`, ValueError or TypeError on bad input."""
+    import problems
+
+    from ._train import CHECKPOINT, Trainer
+
+    cli = cli_options(args)
+    resume = bool(cli.get("resume", False))
+    if "config" in vars(args):
+        base = read_config(args.config)
+    elif resume and cli.get("out"):
+        base = _run_config(Path(cli["out"]))
+    else:
+        base = {}
+    opts = merge_options(base, cli)
+    resume = bool(opts.get("resume", False))
+
+    name = opts.get("problem")
+    if not name:
+        raise CLIError("train: no problem given; name one (see 'pinnk problems') or pass "
+                       "--config FILE")
+    out = opts.get("out")
+    if resume:
+        if not out:
+            raise CLIError("--resume needs --out DIR, the run folder that holds checkpoint.pt")
+        if not (Path(out) / CHECKPOINT).is_file():
+            raise CLIError(f"--resume: no {CHECKPOINT} in {str(out)!r}; nothing to resume")
+    elif out and (Path(out) / CHECKPOINT).exists():
+        raise CLIError(f"out: {str(out)!r} already holds a run ({CHECKPOINT}); pass --resume to "
+                       f"continue it, or choose another --out")
+    out = Path(out) if out else default_out(name)
+
+    device = _resolve_device(opts, "device" in cli)
+    kwargs = options_to_kwargs(opts)
+    params = opts.get("params", {})
+    try:
+        problems.problem_class(name)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(_one_line(exc)) from None
+    try:
+        problem = problems.get(name, **params)
+    except (TypeError, ValueError) as exc:
+        raw = [k for k, v in cli.get("params", {}).items() if isinstance(v, str)]
+        hint = (f" (--param values are JSON, e.g. --param 'left=[1,0,1]'; {', '.join(raw)} "
+                f"was read as a string)" if raw and not isinstance(exc, problems.ParameterError)
+                else "")
+        msg = _one_line(exc)
+        raise CLIError((msg if msg.startswith(name) else f"{name}: {msg}") + hint) from None
+    if kwargs.get("points") is not None:
+        try:
+            problem.counts(kwargs["points"], problem.term_names())
+        except (TypeError, ValueError) as exc:
+            msg = re.sub(r"^n\['?([^\]']*)'?\]: ", r"\1: ", _one_line(exc))
+            msg = re.sub(r"^n: ", "", msg)
+            raise CLIError(f"points: {msg}") from None
+    trainer = Trainer(problem, device=device, out=out, progress=not opts.get("quiet", False),
+                      **kwargs)
+    if resume:
+        trainer.load_checkpoint()
+    return trainer
+
+
+def _summary(trainer, result) -> None:
+    m = result.metrics
+    loss = m.get("final_loss")
+    loss_text = f", final loss {loss:.3e}" if isinstance(loss, float) else ""
+    print(f"{trainer.problem.name}: {m['steps']} steps in {m['wall_time_s']:.1f} s on "
+          f"{m['device']}{loss_text}")
+    rel = ", ".join(f"{k} {v:.3e}" for k, v in m["relative_l2"].items())
+    print(f"relative L2 error: {rel}")
+    out = result.out
+    print(f"run folder: {out}")
+    names = []
+    for f in result.files:
+        f = Path(f)
+        try:
+            names.append(str(f.relative_to(out)))
+        except ValueError:
+            names.append(str(f))
+    print(f"files: {', '.join(names)}")
+
+
+def _resume_hint(out: Path) -> str:
+    return f"{PROG} train --out {shlex.quote(str(out))} --resume"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from problems import ParameterError
+
+    from ._train import TrainingError
+
+    trainer = None
+    try:
+        try:
+            trainer = prepare(args)
+        except CLIError as exc:
+            _error(str(exc))
+            return 2
+        except (ValueError, TypeError, ParameterError) as exc:
+            _error(_one_line(exc))
+            return 2
+        try:
+            result = trainer.run()
+        except TrainingError as exc:
+            _error(f"{_one_line(exc)} (run folder: {trainer.out})")
+            return 1
+        except OSError as exc:
+            _error(f"cannot write the run folder {str(trainer.out)!r}: {_one_line(exc)}")
+            return 1
+    except KeyboardInterrupt:
+        if trainer is None:
+            _error("interrupted before training started", prefix="")
+        elif trainer.checkpoint_step is not None:
+            _error(f"interrupted at step {trainer.step}; the last checkpoint (step "
+                   f"{trainer.checkpoint_step}) is kept in {trainer.out}; continue with: "
+                   f"{_resume_hint(trainer.out)}", prefix="")
+        else:
+            _error(f"interrupted at step {trainer.step}, before the first checkpoint; nothing to "
+                   f"resume", prefix="")
+        return 130
+    _summary(trainer, result)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``pinnk`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except CLIError as exc:
+        _error(str(exc))
+        return 2
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        _error("interrupted", prefix="")
+        return 130
+    if args.command is None:
+        _error("a command is required: 'problems' or 'train' (see 'pinnk --help')")
+        return 2
+    if args.command == "problems":
+        try:
+            return cmd_problems(args)
+        except ValueError as exc:
+            _error(_one_line(exc))
+            return 2
+    return cmd_train(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

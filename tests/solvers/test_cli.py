@@ -1,0 +1,380 @@
+"""The ``pinnk`` command line: listing, training, --config, --resume and one-line errors."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import problems
+from solvers import _cli
+from solvers._cli import main, parse_params, parse_points, parse_value
+from solvers._train import CHECKPOINT, Trainer, TrainingError
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["--steps", "20", "--points", "32", "--width", "8", "--depth", "1", "--quiet"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These runs are tiny: one intra-op thread is faster, and far faster on a busy machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err, *fragments):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("pinnk: error: "), err
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+
+
+def strip_time(history):
+    return {"train": [{k: v for k, v in r.items() if k != "time"} for r in history["train"]],
+            "diagnostics": history["diagnostics"]}
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+# ------------------------------------------------------------------------------ value parsing
+def test_parameter_values_are_json_with_a_string_fallback():
+    assert parse_value("30") == 30 and parse_value("0.5") == 0.5 and parse_value("1e-3") == 1e-3
+    assert parse_value("true") is True and parse_value("[1,0,1]") == [1, 0, 1]
+    assert parse_value("tanh") == "tanh"
+    assert parse_params(["beta=30", "left=[1, 0.5, 1]", "name=a=b"]) == \
+        {"beta": 30, "left": [1, 0.5, 1], "name": "a=b"}
+    for bad in (["beta"], ["=3"]):
+        with pytest.raises(_cli.CLIError):
+            parse_params(bad)
+
+
+def test_points_are_one_count_or_counts_per_term():
+    assert parse_points(["64"]) == 64
+    assert parse_points(["residual=100", "initial=20"]) == {"residual": 100, "initial": 20}
+    for bad in (["x"], ["residual=x"], ["64", "32"], ["64", "residual=3"], ["=3"]):
+        with pytest.raises(_cli.CLIError):
+            parse_points(bad)
+
+
+# ------------------------------------------------------------------------------- listing
+def test_problems_lists_every_problem_on_one_line(capsys):
+    code, out, err = run_cli(capsys, "problems")
+    assert code == 0 and err == ""
+    lines = out.strip().splitlines()
+    assert len(lines) == len(problems.names()) == 14
+    for name, line in zip(problems.names(), lines):
+        assert line.split()[0] == name
+        assert problems.describe(name) in line
+    conv = lines[problems.names().index("convection")]
+    assert "beta=30.0" in conv and "periodic_embedding=false" in conv
+    assert "left=[1.0,0.0,1.0]" in lines[problems.names().index("riemann")]
+
+    code, out, _ = run_cli(capsys, "problems", "poisson-1d")
+    assert code == 0 and out.startswith("poisson-1d") and len(out.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "problems", "nope")
+    assert code == 2
+    assert_one_line_error(err, "unknown problem 'nope'")
+
+
+def test_version(capsys):
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.startswith("pinnk 0.")
+
+
+# --------------------------------------------------------------------------------- errors
+ERRORS = {
+    "no command": ([], "a command is required"),
+    "unknown option": (["train", "poisson-1d", "--bogus"], "--bogus"),
+    "no problem": (["train", "--steps", "3"], "no problem given"),
+    "unknown problem": (["train", "nope"], "unknown problem 'nope'"),
+    "unknown parameter": (["train", "poisson-1d", "--param", "q=1"], "unknown parameter(s) q"),
+    "bad parameter value": (["train", "convection", "--param", "beta=fast"],
+                            "convection: beta: expected a real number"),
+    "bad parameter type": (["train", "convection", "--param", "beta=true"], "beta"),
+    "bad parameter syntax": (["train", "convection", "--param", "beta"], "--param"),
+    "bad weighting": (["train", "poisson-1d", "--weighting", "bogus"], "weighting"),
+    "bad weighting option": (["train", "poisson-1d", "--weighting", "trace:every=0"],
+                             "weighting \"trace:every=0\": every"),
+    "bad optimizer": (["train", "poisson-1d", "--optimizer", "sgd"], "optimizer"),
+    "bad optimizer option": (["train", "poisson-1d", "--optimizer", "adam:foo=1"], "foo"),
+    "zero steps": (["train", "poisson-1d", "--steps", "0"], "steps"),
+    "negative steps": (["train", "poisson-1d", "--steps", "-5"], "steps"),
+    "steps not a number": (["train", "poisson-1d", "--steps", "many"], "--steps"),
+    "bad points": (["train", "poisson-1d", "--points", "0"], "points: expected an integer"),
+    "bad term points": (["train", "poisson-1d", "--points", "residual=-1"], "points: residual"),
+    "unknown term": (["train", "poisson-1d", "--points", "nope=3"], "points: unknown term"),
+    "bad dtype": (["train", "poisson-1d", "--dtype", "float16"], "--dtype"),
+    "bad device": (["train", "poisson-1d", "--device", "gpu"], "device"),
+    "bad activation": (["train", "poisson-1d", "--activation", "swish"], "activation"),
+    "missing config": (["train", "--config", "no-such-config.json"], "no such file"),
+    "resume without out": (["train", "poisson-1d", "--resume"], "--out"),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_bad_options_exit_2_with_one_line(capsys, tmp_path, monkeypatch, case):
+    monkeypatch.chdir(tmp_path)
+    argv, fragment = ERRORS[case]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert_one_line_error(err, fragment)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
+def test_cuda_requested_but_absent(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "poisson-1d", "--device", "cuda", "--out", tmp_path)
+    assert code == 2
+    assert_one_line_error(err, "CUDA was requested but is not available")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
+def test_cuda_from_a_config_file_suggests_device(capsys, tmp_path):
+    path = tmp_path / "gpu.json"
+    path.write_text(json.dumps({"problem": "poisson-1d", "device": "cuda"}))
+    code, _, err = run_cli(capsys, "train", "--config", path, "--out", tmp_path / "r")
+    assert code == 2
+    assert_one_line_error(err, "CUDA was requested", "pass --device")
+
+
+def test_config_file_errors(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"problem": "poisson-1d", ')
+    code, _, err = run_cli(capsys, "train", "--config", bad)
+    assert code == 2
+    assert_one_line_error(err, "not valid JSON", "line 1")
+
+    cases = [({"problem": "poisson-1d", "colour": "red"}, "unknown key 'colour'"),
+             ([1, 2], "JSON object"),
+             ({"problem": "poisson-1d", "model": {"custom": "Net"}}, "custom model"),
+             ({"problem": "poisson-1d", "model": {"size": 3}}, "size"),
+             ({"problem": "poisson-1d", "export": "no"}, "'export'"),
+             ({"problem": "poisson-1d", "steps": "ten"}, "steps"),
+             ({"problem": "poisson-1d", "params": {"a": "x"}}, "a")]
+    for k, (cfg, fragment) in enumerate(cases):
+        path = tmp_path / f"c{k}.json"
+        path.write_text(json.dumps(cfg))
+        code, _, err = run_cli(capsys, "train", "--config", path, "--out", tmp_path / f"o{k}")
+        assert code == 2, cfg
+        assert_one_line_error(err, fragment)
+
+
+def test_resume_errors(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "poisson-1d", "--out", tmp_path / "none", "--resume")
+    assert code == 2
+    assert_one_line_error(err, "no checkpoint.pt")
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli(capsys, "train", "poisson-1d", "--out", tmp_path / "file", *TINY)
+    assert code == 2
+    assert_one_line_error(err, "not a folder")
+
+
+def test_errors_through_a_subprocess(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "solvers", "train", "poisson-1d", "--param",
+                           "q=1"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert_one_line_error(proc.stderr, "unknown parameter(s) q")
+    assert proc.stdout == ""
+    script = shutil.which("pinnk") or str(Path(sys.executable).with_name("pinnk"))
+    if Path(script).exists():
+        proc = subprocess.run([script, "train", "nope"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2
+        assert_one_line_error(proc.stderr, "unknown problem 'nope'")
+
+
+# --------------------------------------------------------------------------------- training
+def test_tiny_training_run_writes_the_run_folder(capsys, tmp_path):
+    out = tmp_path / "tmp"
+    code, stdout, err = run_cli(capsys, "train", "poisson-1d", *TINY, "--out", out)
+    assert code == 0, err
+    assert "Traceback" not in err
+    for name in ("config.json", "history.json", "metrics.json", CHECKPOINT, "solution.vtu",
+                 "loss.png", "solution.png"):
+        assert (out / name).is_file(), name
+    metrics = read_json(out / "metrics.json")
+    assert metrics["steps"] == 20
+    assert "relative L2 error: u" in stdout and str(out) in stdout and "solution.vtu" in stdout
+    cfg = read_json(out / "config.json")
+    assert cfg["steps"] == 20 and cfg["model"]["width"] == 8 and cfg["model"]["depth"] == 1
+    assert cfg["points"] == {"residual": 32, "boundary": 32}
+
+    # The same folder again without --resume is refused (it would overwrite the run).
+    code, _, err = run_cli(capsys, "train", "poisson-1d", *TINY, "--out", out)
+    assert code == 2
+    assert_one_line_error(err, "already holds a run", "--resume")
+
+
+def test_default_run_folder_and_progress_bar(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_cli(capsys, "train", "poisson-1d", "--steps", "5", "--points", "16",
+                                "--width", "4", "--depth", "1", "--no-export")
+    assert code == 0
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("poisson-1d-")
+    assert (runs[0] / CHECKPOINT).is_file() and not (runs[0] / "solution.vtu").exists()
+    assert "5/5" in err  # the progress bar
+
+
+def test_default_out_never_reuses_a_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(_cli.time, "strftime", lambda fmt: "20240101-000000")
+    first = _cli.default_out("sod", tmp_path)
+    first.mkdir()
+    second = _cli.default_out("sod", tmp_path)
+    assert second.name == "sod-20240101-000000-2"
+
+
+def test_config_of_a_previous_run_repeats_it(capsys, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run_cli(capsys, "train", "convection", "--param", "beta=2", "--weighting",
+                   "causal:chunks=4+trace:every=5", "--optimizer", "adam:lr=5e-3",
+                   "--resample-every", "4", "--ntk-every", "5", "--probe-points", "8",
+                   "--seed", "3", "--dtype", "float64", *TINY, "--no-export", "--out", a)[0] == 0
+    code, _, err = run_cli(capsys, "train", "--config", a / "config.json", "--out", b,
+                           "--quiet", "--no-export")
+    assert code == 0, err
+    assert read_json(b / "config.json") == read_json(a / "config.json")
+    assert strip_time(read_json(b / "history.json")) == strip_time(read_json(a / "history.json"))
+    # A run folder may be given instead of its config.json.
+    code, _, err = run_cli(capsys, "train", "--config", a, "--out", tmp_path / "c", "--quiet",
+                           "--no-export")
+    assert code == 0, err
+
+
+def test_config_file_with_option_keys_and_command_line_overrides(capsys, tmp_path):
+    cfg = {"problem": "convection", "params": {"beta": 1, "periodic_embedding": True},
+           "weighting": "trace:every=5", "optimizer": "adam:lr=1e-2", "steps": 8,
+           "points": {"residual": 32, "initial": 16}, "model": {"width": 8},
+           "depth": 1, "ntk-every": 0, "export": False, "quiet": True,
+           "out": str(tmp_path / "from-config"), "versions": {"pinnk": "0.0.0"}}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(cfg))
+    code, _, err = run_cli(capsys, "train", "--config", path, "--steps", "6", "--param",
+                           "beta=2", "--points", "periodic=8", "--width", "6")
+    assert code == 0, err
+    got = read_json(tmp_path / "from-config" / "config.json")
+    assert got["problem"] == {"name": "convection",
+                              "params": {"beta": 2.0, "periodic_embedding": True}}
+    assert got["steps"] == 6 and got["ntk_every"] == 0
+    assert got["points"] == {"residual": 32, "initial": 16, "periodic": 8}
+    assert got["model"]["width"] == 6 and got["model"]["depth"] == 1
+    assert got["model"]["embedding"]["kind"] == "periodic"
+    assert got["weighting"]["kind"] == "trace" and got["weighting"]["every"] == 5
+    assert got["optimizer"]["lr"] == 0.01
+
+
+class _StopAt:
+    """Patch Trainer._train_step to raise ``exc`` when the trainer reaches ``step``."""
+
+    def __init__(self, monkeypatch, step, exc):
+        original = Trainer._train_step
+
+        def patched(trainer, phase):
+            if trainer.step == step:
+                raise exc
+            return original(trainer, phase)
+
+        monkeypatch.setattr(Trainer, "_train_step", patched)
+
+
+def test_interrupt_exits_130_and_resume_continues_the_run(capsys, tmp_path, monkeypatch):
+    full, part = tmp_path / "full", tmp_path / "part"
+    args = ["train", "convection", "--param", "beta=1", "--weighting", "trace:every=4",
+            "--resample-every", "5", "--checkpoint-every", "4", "--ntk-every", "6",
+            "--probe-points", "8", *TINY, "--no-export"]
+    assert run_cli(capsys, *args, "--out", full)[0] == 0
+
+    with monkeypatch.context() as m:
+        _StopAt(m, 14, KeyboardInterrupt())
+        code, _, err = run_cli(capsys, *args, "--out", part)
+    assert code == 130
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert "interrupted at step 14" in lines[0] and "checkpoint (step 12)" in lines[0]
+    assert f"pinnk train --out {part} --resume" in lines[0]
+
+    # Resume with only --out: the options come from the run folder.
+    code, stdout, err = run_cli(capsys, "train", "--out", part, "--resume", "--quiet")
+    assert code == 0, err
+    assert strip_time(read_json(part / "history.json")) == \
+        strip_time(read_json(full / "history.json"))
+    a = torch.load(full / CHECKPOINT, weights_only=False)["model"]
+    b = torch.load(part / CHECKPOINT, weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # Resuming with a different config is a one-line error.
+    code, _, err = run_cli(capsys, "train", "--out", part, "--resume", "--steps", "30")
+    assert code == 2
+    assert_one_line_error(err, "steps=20")
+    # Without config.json the checkpoint's config supplies the options (a finished run only
+    # writes its results again).
+    (full / "config.json").unlink()
+    code, stdout, err = run_cli(capsys, "train", "--out", full, "--resume", "--quiet",
+                                "--no-export")
+    assert code == 0, err
+    assert read_json(full / "metrics.json")["steps"] == 20 and (full / "config.json").is_file()
+
+
+def test_interrupt_before_the_first_checkpoint(capsys, tmp_path, monkeypatch):
+    _StopAt(monkeypatch, 1, KeyboardInterrupt())
+    code, _, err = run_cli(capsys, "train", "poisson-1d", *TINY, "--checkpoint-every", "10",
+                           "--no-export", "--out", tmp_path / "r")
+    assert code == 130
+    assert "before the first checkpoint" in err and len(err.strip().splitlines()) == 1
+
+
+def test_training_error_exits_1_with_one_line(capsys, tmp_path, monkeypatch):
+    _StopAt(monkeypatch, 3, TrainingError("loss term 'residual' is nan at step 3; training "
+                                          "stopped, the last good checkpoint is kept"))
+    code, _, err = run_cli(capsys, "train", "poisson-1d", *TINY, "--checkpoint-every", "2",
+                           "--no-export", "--out", tmp_path / "r")
+    assert code == 1
+    assert_one_line_error(err, "'residual' is nan at step 3", str(tmp_path / "r"))
+    assert torch.load(tmp_path / "r" / CHECKPOINT, weights_only=False)["step"] == 2
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_in_a_real_process(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "solvers", "train", "poisson-1d", "--steps",
+                             "100000", "--points", "16", "--width", "4", "--depth", "1",
+                             "--checkpoint-every", "5", "--ntk-every", "0", "--quiet",
+                             "--out", str(out)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not (out / CHECKPOINT).exists() and time.monotonic() < deadline \
+                and proc.poll() is None:
+            time.sleep(0.2)
+        assert (out / CHECKPOINT).exists()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "the last checkpoint" in lines[0] and "--resume" in lines[0]
+    assert torch.load(out / CHECKPOINT, weights_only=False)["step"] % 5 == 0

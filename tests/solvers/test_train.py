@@ -1,0 +1,448 @@
+"""The trainer: weighting strategies and optimizers train, exact resume, NaN stop, atomic outputs,
+the run folder, devices and dtypes, the config round trip. Small and fast (CPU)."""
+
+import json
+import math
+from pathlib import Path
+
+import meshio
+import numpy as np
+import pytest
+import torch
+
+import pinnk
+import problems
+from pinnk import io as pio
+from pinnk.weighting import Fixed, TraceNTK, from_spec
+from solvers import AdamLBFGS, Trainer, TrainingError, optimizer_from_spec, train
+from solvers._train import CHECKPOINT, resolve_device, resolve_dtype
+
+SMALL = {"width": 16, "depth": 2}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These runs are tiny: one intra-op thread is faster, and far faster on a busy machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def convection(beta=1.0, **kw):
+    return problems.get("convection", beta=beta, **kw)
+
+
+def poisson():
+    return problems.get("poisson-1d")
+
+
+QUICK = dict(points=64, model_options=SMALL, export=False, ntk_every=0, log_every=1, steps=40,
+             optimizer="adam:lr=1e-2")
+
+
+def quick(problem, **kw):
+    """A short run that writes nothing unless told otherwise."""
+    return train(problem, **{**QUICK, **kw})
+
+
+def term_loss_sums(history):
+    """The unweighted sum of the term losses per record (comparable while the weights move)."""
+    return [sum(r["losses"].values()) for r in history["train"]]
+
+
+def assert_decreased(history, k=5, factor=0.9):
+    L = term_loss_sums(history)
+    assert all(math.isfinite(v) for v in L)
+    first, last = float(np.mean(L[:k])), float(np.mean(L[-k:]))
+    assert last < factor * first, (first, last)
+
+
+def strip_time(history):
+    return {"train": [{k: v for k, v in r.items() if k != "time"} for r in history["train"]],
+            "diagnostics": history["diagnostics"]}
+
+
+def temp_files(folder):
+    return [p.name for p in Path(folder).rglob(".*")]
+
+
+# ------------------------------------------------------------------------------ strategies
+@pytest.mark.parametrize("weighting", ["fixed", "trace:every=10", "gradnorm:every=5",
+                                       "causal:epsilon=1,chunks=4+trace:every=10"])
+def test_weighting_strategies_decrease_the_loss(weighting):
+    res = quick(convection(), weighting=weighting)
+    assert len(res.history["train"]) == 40
+    assert_decreased(res.history)
+    w = [r["weights"] for r in res.history["train"]]
+    assert set(w[0]) == {"residual", "initial", "periodic"}
+    if weighting == "fixed":
+        assert all(v == 1.0 for r in w for v in r.values())
+    else:  # the adaptive strategies move the weights away from 1
+        assert any(abs(v - 1.0) > 1e-6 for v in w[-1].values())
+    if weighting.startswith("causal"):
+        mins = [r["causal_min_weight"] for r in res.history["train"]]
+        assert all(0.0 < m <= 1.0 for m in mins)
+
+
+def test_trace_weighting_on_a_steady_problem_decreases_the_loss():
+    assert_decreased(quick(poisson(), weighting="trace:every=10,kind=sum").history)
+
+
+@pytest.mark.parametrize("optimizer", ["adam:lr=1e-2", "lbfgs", "adam+lbfgs:lr=1e-2,switch=0.5"])
+def test_optimizers_decrease_the_loss(optimizer):
+    res = quick(convection(), optimizer=optimizer, steps=30)
+    assert_decreased(res.history, k=3)
+    phases = [r["phase"] for r in res.history["train"]]
+    if optimizer.startswith("adam+lbfgs"):
+        assert phases == ["adam"] * 15 + ["lbfgs"] * 15
+    else:
+        assert set(phases) == {optimizer.split(":")[0]}
+
+
+def test_lbfgs_keeps_making_progress_after_adam():
+    # Regression: L-BFGS with max_iter=1 had no line-search budget (torch's max_eval = 1), so
+    # the first rejected trial step froze the loss for the rest of the run.
+    res = quick(convection(), optimizer="adam+lbfgs:lr=1e-2,switch=0.5", steps=30)
+    losses = [r["loss"] for r in res.history["train"] if r["phase"] == "lbfgs"]
+    assert len(losses) == 15
+    assert all(b <= a for a, b in zip(losses, losses[1:]))  # the line search never goes up
+    assert losses[-1] < 0.7 * losses[0]
+    assert not any(a == b == c for a, b, c in zip(losses, losses[1:], losses[2:]))
+
+
+def test_a_failed_line_search_restarts_lbfgs(monkeypatch):
+    import importlib
+
+    lbfgs_module = importlib.import_module("torch.optim.lbfgs")
+    original = lbfgs_module._strong_wolfe
+    calls = {"n": 0}
+
+    def failing_once(obj_func, x, t, d, f, g, gtd, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third step's line search finds nothing
+            return f, g, 0, 1
+        return original(obj_func, x, t, d, f, g, gtd, **kw)
+
+    monkeypatch.setattr(lbfgs_module, "_strong_wolfe", failing_once)
+    states = []
+    res = quick(convection(), optimizer="lbfgs", steps=8,
+                callback=lambda tr: states.append(dict(tr.lbfgs.state)))
+    assert states[2] == {}  # the memory was dropped after the failed step
+    assert states[3] != {}
+    losses = [r["loss"] for r in res.history["train"]]
+    assert losses[3] == losses[2] and losses[-1] < losses[3]
+
+
+def test_optimizer_specs():
+    opt = optimizer_from_spec("adam+lbfgs:lr=1e-3,switch=100,lbfgs_history_size=10")
+    assert isinstance(opt, AdamLBFGS) and opt.switch_step(1000) == 100
+    assert opt.lbfgs.history_size == 10 and opt.switch_step(10) == 100
+    assert AdamLBFGS(switch=0.25).switch_step(40) == 10
+    assert optimizer_from_spec(opt.config()).config() == opt.config()
+    for bad in ("sgd", "adam:lr=x", "adam:foo=1", "lbfgs:history_size=0", "adam:decay_rate=2"):
+        with pytest.raises(ValueError):
+            optimizer_from_spec(bad)
+
+
+# ---------------------------------------------------------------------------- exact resume
+class Interrupt:
+    """A callback that raises KeyboardInterrupt after the optimizer step of step ``at``."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def __call__(self, trainer):
+        if trainer.step == self.at:
+            raise KeyboardInterrupt
+
+
+RESUME_CASES = {
+    "fixed-adam": dict(problem="poisson", weighting="fixed"),
+    "resample-trace-diagnostics": dict(problem="convection", weighting="trace:every=5",
+                                       resample_every=7, ntk_every=10, probe_points=8),
+    "causal-trace-diagnostics": dict(problem="convection",
+                                     weighting="causal:epsilon=1,chunks=4+trace:every=6",
+                                     resample_every=5, ntk_every=7, probe_points=8),
+    "gradnorm-adam+lbfgs": dict(problem="convection", weighting="gradnorm:every=3",
+                                optimizer="adam+lbfgs:lr=1e-2,switch=12", resample_every=9),
+}
+
+
+@pytest.mark.parametrize("case", list(RESUME_CASES))
+def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path, case):
+    spec = dict(RESUME_CASES[case])
+    problem = {"poisson": poisson, "convection": convection}[spec.pop("problem")]
+    opts = dict(points=32, steps=24, checkpoint_every=4, **spec)
+    a = quick(problem(), out=tmp_path / "a", **opts)
+
+    with pytest.raises(KeyboardInterrupt):
+        quick(problem(), out=tmp_path / "b", callback=Interrupt(17), **opts)
+    st = torch.load(tmp_path / "b" / CHECKPOINT, weights_only=False)
+    assert st["step"] == 16  # steps 16 and 17 are done again after the resume
+    b = quick(problem(), out=tmp_path / "b", resume=True, **opts)
+
+    assert strip_time(b.history) == strip_time(a.history)
+    assert len(a.history["train"]) == 24
+    if opts.get("ntk_every"):
+        assert len(a.history["diagnostics"]) >= 3
+    pa, pb = a.model.state_dict(), b.model.state_dict()
+    assert pa.keys() == pb.keys()
+    for k in pa:
+        assert torch.equal(pa[k], pb[k]), k
+    assert b.metrics["relative_l2"] == a.metrics["relative_l2"]
+    assert b.metrics["steps"] == 24
+    saved = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert strip_time(saved) == strip_time(json.loads((tmp_path / "a" / "history.json")
+                                                      .read_text()))
+
+
+def test_resume_rejects_a_different_config_and_a_missing_checkpoint(tmp_path):
+    quick(poisson(), out=tmp_path, steps=4)
+    with pytest.raises(ValueError, match="steps=4"):
+        quick(poisson(), out=tmp_path, steps=5, resume=True)
+    with pytest.raises(ValueError, match="seed"):
+        quick(poisson(), out=tmp_path, steps=4, seed=1, resume=True)
+    with pytest.raises(ValueError, match="no checkpoint"):
+        quick(poisson(), out=tmp_path / "empty", steps=4, resume=True)
+    with pytest.raises(ValueError, match="out="):
+        quick(poisson(), steps=4, resume=True)
+
+
+def test_resume_accepts_the_config_read_back_from_json(tmp_path):
+    # Tuples in the options come back from config.json as lists; resuming must still match.
+    opts = dict(steps=12, checkpoint_every=4,
+                model_options={**SMALL, "positive_outputs": (0,)})
+    with pytest.raises(KeyboardInterrupt):
+        quick(poisson(), out=tmp_path, weighting=Fixed((1.0, 10.0)), callback=Interrupt(6),
+              **opts)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["weighting"]["weights"] == [1.0, 10.0]
+    opts["model_options"] = cfg["model"]
+    res = quick(poisson(), out=tmp_path, weighting=from_spec(cfg["weighting"]), resume=True,
+                **opts)
+    assert res.metrics["steps"] == 12
+
+
+def test_a_weighting_object_can_be_reused_across_runs():
+    w = TraceNTK(every=5, momentum=0.5)
+    a = quick(convection(), weighting=w, steps=12)
+    b = quick(convection(), weighting=w, steps=12)
+    assert strip_time(a.history) == strip_time(b.history)
+
+
+# -------------------------------------------------------------------------------- NaN stop
+class Poisonable(torch.nn.Module):
+    """An MLP whose output turns NaN once ``poisoned`` is set (by a callback)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = pinnk.MLP(1, 1, 16, 2, generator=torch.Generator().manual_seed(0))
+        self.poisoned = False
+
+    def forward(self, x):
+        y = self.net(x)
+        return y * float("nan") if self.poisoned else y
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    model = Poisonable()
+
+    def poison(trainer):
+        if trainer.step == 9:
+            model.poisoned = True  # the loss of step 10 is NaN
+
+    with pytest.raises(TrainingError) as err:
+        train(poisson(), model, points=16, steps=30, checkpoint_every=3, ntk_every=0,
+              export=False, out=tmp_path, callback=poison)
+    msg = str(err.value)
+    assert "'residual'" in msg and "step 10" in msg and "nan" in msg
+    st = torch.load(tmp_path / CHECKPOINT, weights_only=False)
+    assert st["step"] == 9 < 10
+    assert all(torch.isfinite(v).all() for v in st["model"].values())
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [r["step"] for r in history["train"]] == list(range(10))
+    # The checkpoint loads into a fresh trainer of the same run.
+    t = Trainer(poisson(), Poisonable(), points=16, steps=30, checkpoint_every=3, ntk_every=0,
+                export=False, out=tmp_path)
+    t.load_checkpoint()
+    assert t.step == 9
+    for k, v in t.model.state_dict().items():
+        assert torch.equal(v, st["model"][k])
+
+
+def test_nan_parameters_are_never_checkpointed(tmp_path):
+    # A finite loss with a non-finite gradient leaves NaN parameters; the checkpoint due next is
+    # refused and the previous one stays.
+    def corrupt(trainer):
+        if trainer.step == 7:  # after its update; the checkpoint after 8 steps is due next
+            with torch.no_grad():
+                trainer.params[0].view(-1)[0] = float("nan")
+
+    with pytest.raises(TrainingError, match=r"parameters became NaN/Inf at step 7"):
+        quick(poisson(), steps=20, checkpoint_every=4, out=tmp_path, callback=corrupt)
+    st = torch.load(tmp_path / CHECKPOINT, weights_only=False)
+    assert st["step"] == 4
+    assert all(torch.isfinite(v).all() for v in st["model"].values())
+
+
+# --------------------------------------------------------------------------- atomic writes
+def _half_write_then_fail(monkeypatch):
+    original = Path.write_bytes
+
+    def broken(self, data):
+        original(self, data[: len(data) // 2])
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(Path, "write_bytes", broken)
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    res = quick(poisson(), steps=8, checkpoint_every=4, out=tmp_path)
+    before = (tmp_path / CHECKPOINT).read_bytes()
+    t = Trainer(poisson(), **{**QUICK, "steps": 8, "checkpoint_every": 4, "out": tmp_path})
+    t.load_checkpoint()
+    _half_write_then_fail(monkeypatch)
+    with pytest.raises(OSError, match="simulated"):
+        t.save_checkpoint()
+    with pytest.raises(OSError, match="simulated"):
+        pio.write_json(tmp_path / "metrics.json", {"new": 1})
+    monkeypatch.undo()
+    assert (tmp_path / CHECKPOINT).read_bytes() == before
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["step"] == 8
+    assert json.loads((tmp_path / "metrics.json").read_text()) == \
+        json.loads(json.dumps(res.metrics))
+    assert temp_files(tmp_path) == []
+
+
+def test_a_failure_while_writing_mid_run_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = torch.save
+
+    def flaky(obj, f, *args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second checkpoint (step 8)
+            raise RuntimeError("serialisation failed (simulated)")
+        return original(obj, f, *args, **kw)
+
+    monkeypatch.setattr(torch, "save", flaky)
+    with pytest.raises(RuntimeError, match="simulated"):
+        quick(poisson(), steps=20, checkpoint_every=4, out=tmp_path)
+    monkeypatch.undo()
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["step"] == 4
+    assert temp_files(tmp_path) == []
+
+
+def test_a_failed_json_serialisation_keeps_the_previous_file(tmp_path, monkeypatch):
+    pio.write_json(tmp_path / "metrics.json", {"old": True})
+
+    def boom(*args, **kw):
+        raise ValueError("not serialisable (simulated)")
+
+    monkeypatch.setattr(json, "dumps", boom)
+    with pytest.raises(ValueError, match="simulated"):
+        pio.write_json(tmp_path / "metrics.json", {"new": True})
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"old": True}
+    assert temp_files(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------- run folder
+def test_run_folder_of_a_steady_problem(tmp_path):
+    res = quick(poisson(), steps=10, ntk_every=5, probe_points=8, out=tmp_path, export=True)
+    names = {p.name for p in tmp_path.iterdir()}
+    for n in ("config.json", "history.json", "metrics.json", CHECKPOINT, "solution.vtu",
+              "loss.png", "weights.png", "diagnostics.png", "solution.png"):
+        assert n in names, n
+    assert all(Path(f).is_file() for f in res.files)
+    assert {Path(f).name for f in res.files} <= names
+    assert temp_files(tmp_path) == []
+
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["problem"] == {"name": "poisson-1d", "params": {"a": 4.0}} and cfg["steps"] == 10
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert len(hist["train"]) == 10 and len(hist["diagnostics"]) == 3  # steps 0, 5 and the end
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["relative_l2"]) == {"u"} and metrics["steps"] == 10
+    assert metrics["relative_l2"]["u"] == pytest.approx(res.metrics["relative_l2"]["u"])
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["step"] == 10
+
+    mesh = meshio.read(tmp_path / "solution.vtu")
+    assert {"u", "u_reference", "u_error"} <= set(mesh.point_data)
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_folder_of_a_time_dependent_problem(tmp_path):
+    res = quick(convection(), steps=5, out=tmp_path, export=True)
+    names = {p.name for p in tmp_path.iterdir()}
+    for n in ("config.json", "history.json", "metrics.json", CHECKPOINT, "solution.xdmf",
+              "solution.h5", "solution_final.vtu", "loss.png", "solution.png"):
+        assert n in names, n
+    assert all(Path(f).is_file() for f in res.files)
+    with meshio.xdmf.TimeSeriesReader(str(tmp_path / "solution.xdmf")) as reader:
+        points, _ = reader.read_points_cells()
+        assert reader.num_steps > 1
+        t, point_data, _ = reader.read_data(reader.num_steps - 1)
+    assert {"u", "u_reference", "u_error"} <= set(point_data)
+    assert len(point_data["u"]) == len(points)
+    final = meshio.read(tmp_path / "solution_final.vtu")
+    np.testing.assert_allclose(final.point_data["u"], point_data["u"])
+
+
+# ------------------------------------------------------------------------- device, dtype
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
+def test_device_auto_is_cpu_and_cuda_is_a_clear_error():
+    assert resolve_device("auto") == torch.device("cpu")
+    t = Trainer(poisson(), points=8, model_options=SMALL, steps=1, device="auto")
+    assert t.device.type == "cpu" and t.config()["device"] == "cpu"
+    with pytest.raises(ValueError, match="CUDA was requested but is not available"):
+        quick(poisson(), device="cuda")
+    with pytest.raises(ValueError, match="CUDA"):
+        resolve_device("cuda:0")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("gpu")
+
+
+def test_float64_training():
+    res = quick(convection(), dtype="float64", steps=20)
+    assert all(p.dtype == torch.float64 for p in res.model.parameters())
+    assert res.config["dtype"] == "float64"
+    assert_decreased(res.history, k=3)
+    assert resolve_dtype(torch.float64) is torch.float64
+    with pytest.raises(ValueError, match="dtype"):
+        resolve_dtype("float16")
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(steps=0), "steps"), (dict(steps=2.5), "steps"), (dict(resample_every=-1),
+                                                            "resample_every"),
+    (dict(weighting="bogus"), "weighting"), (dict(optimizer="sgd"), "optimizer"),
+    (dict(model_options={"colour": 1}), "model"), (dict(points={"nope": 3}), "nope"),
+])
+def test_bad_arguments_are_value_or_type_errors(bad, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        quick(poisson(), **bad)
+
+
+# --------------------------------------------------------------------------- config round trip
+def test_config_round_trip():
+    kw = dict(weighting="causal:epsilon=2,chunks=4+trace:every=5,kind=sum,momentum=0.5",
+              optimizer="adam+lbfgs:lr=2e-3,decay_rate=0.5,switch=0.7,lbfgs_history_size=7",
+              steps=10, points={"residual": 40, "initial": 20}, resample_every=3, ntk_every=4,
+              probe_points=5, checkpoint_every=2, log_every=2, seed=3, dtype="float64",
+              model_options={"width": 12, "depth": 3, "activation": "sin"})
+    t1 = Trainer(convection(beta=2.0, periodic_embedding=True), **kw)
+    cfg = json.loads(json.dumps(t1.config()))  # as config.json holds it
+    assert cfg["points"] == {"residual": 40, "initial": 20, "periodic": 256}
+    assert cfg["model"]["embedding"]["kind"] == "periodic"
+    t2 = Trainer(problems.get(cfg["problem"]["name"], **cfg["problem"]["params"]),
+                 weighting=from_spec(cfg["weighting"]),
+                 optimizer=optimizer_from_spec(cfg["optimizer"]),
+                 model_options=cfg["model"], device=cfg["device"],
+                 **{k: cfg[k] for k in ("steps", "points", "resample_every", "ntk_every",
+                                        "probe_points", "checkpoint_every", "log_every", "seed",
+                                        "dtype", "compile")})
+    assert json.loads(json.dumps(t2.config())) == cfg
+    for a, b in zip(t1.model.parameters(), t2.model.parameters()):
+        assert torch.equal(a, b)
