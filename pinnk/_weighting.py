@@ -11,6 +11,7 @@ The trainer calls, in this order, at every step:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -173,14 +174,19 @@ class TraceNTK(_Smoothed):
         momentum: in [0, 1); 0 takes the new weights as they are.
         max_points: at most this many points per term enter the traces (the first ones; the
             points are random samples, so this is an unbiased subsample).
+        max_weight: the weights are clipped to at most this value. A term whose kernel nearly
+            vanishes (a constraint the network satisfies by construction, up to round-off)
+            would otherwise get a weight of 1e14 that turns round-off into loss; clipping is
+            reported with a warning.
         implementation: passed to :func:`pinnk.ntk`.
     """
 
     name = "trace"
 
     def __init__(self, every: int = 100, kind: str = "mean", momentum: float = 0.0,
-                 max_points: int = 1024, implementation: str = "auto"):
+                 max_points: int = 1024, max_weight: float = 1e6, implementation: str = "auto"):
         super().__init__(every, momentum)
+        self.max_weight = check_float(max_weight, "max_weight", positive=True)
         if kind not in ("mean", "sum"):
             raise ValueError(f"kind: expected 'mean' or 'sum', got {kind!r}")
         self.kind = kind
@@ -191,7 +197,15 @@ class TraceNTK(_Smoothed):
         """The trace-rule weights for the current model and points, shape (T,)."""
         sub = [t if t.n <= self.max_points else Term(t.name, t.operator, t.points[:self.max_points])
                for t in terms]
-        return Kernel(model, sub, self.implementation).trace_weights(self.kind)
+        lam = Kernel(model, sub, self.implementation).trace_weights(self.kind)
+        over = lam > self.max_weight
+        if bool(over.any()):
+            names = [t.name for t, o in zip(terms, over) if o]
+            warnings.warn(f"TraceNTK: the trace-rule weight of {names} exceeds max_weight="
+                          f"{self.max_weight:g} (its kernel nearly vanishes); clipped",
+                          UserWarning, stacklevel=2)
+            lam = lam.clamp(max=self.max_weight)
+        return lam
 
     def new_weights(self, model, terms, losses) -> torch.Tensor:
         return self.compute(model, terms)
@@ -199,6 +213,7 @@ class TraceNTK(_Smoothed):
     def config(self) -> dict:
         return {"kind": self.name, "every": self.every, "trace": self.kind,
                 "momentum": self.momentum, "max_points": self.max_points,
+                "max_weight": self.max_weight,
                 "implementation": str(getattr(self.implementation, "value", self.implementation))}
 
 

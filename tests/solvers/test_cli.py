@@ -270,13 +270,13 @@ def test_config_file_with_option_keys_and_command_line_overrides(capsys, tmp_pat
     path = tmp_path / "run.json"
     path.write_text(json.dumps(cfg))
     code, _, err = run_cli(capsys, "train", "--config", path, "--steps", "6", "--param",
-                           "beta=2", "--points", "periodic=8", "--width", "6")
+                           "beta=2", "--points", "initial=8", "--width", "6")
     assert code == 0, err
     got = read_json(tmp_path / "from-config" / "config.json")
     assert got["problem"] == {"name": "convection",
                               "params": {"beta": 2.0, "periodic_embedding": True}}
     assert got["steps"] == 6 and got["ntk_every"] == 0
-    assert got["points"] == {"residual": 32, "initial": 16, "periodic": 8}
+    assert got["points"] == {"residual": 32, "initial": 8}
     assert got["model"]["width"] == 6 and got["model"]["depth"] == 1
     assert got["model"]["embedding"]["kind"] == "periodic"
     assert got["weighting"]["kind"] == "trace" and got["weighting"]["every"] == 5
