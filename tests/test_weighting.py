@@ -146,3 +146,14 @@ def test_diagnostics_spectrum_angles_drift():
     assert diagnostics.kernel_drift(1.1 * theta, theta) == pytest.approx(0.1)
     with pytest.raises(ValueError, match="theta: expected shape"):
         diagnostics.kernel_drift(theta[:3, :3], theta)
+
+
+def test_trace_ntk_clips_weights_of_vanishing_kernels():
+    model, terms = _setup()
+    tiny = pinnk.Term("tiny", 1e-6 * ops.value(), terms[1].points)
+    w = TraceNTK(max_weight=1e4)
+    w.setup(["pde", "bc", "tiny"])
+    with pytest.warns(UserWarning, match=r"TraceNTK: the trace-rule weight of \['tiny'\] exceeds "
+                                         r"max_weight=10000"):
+        lam = w.compute(model, terms + [tiny])
+    assert float(lam[2]) == 1e4 and float(lam[0]) < 1e4
