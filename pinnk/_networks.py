@@ -202,14 +202,38 @@ class Positive(nn.Module):
         self.floor = check_float(floor, "floor", nonnegative=True)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        cols = []
+        return self.taylor_streams(x, y, [], [], [])[0]
+
+    def _series(self, v: torch.Tensor, k: int) -> list:
+        """[T(v), T'(v), T''(v)][:k+1] for the positivity map T."""
+        if self.kind == "exp":
+            e = torch.exp(v)
+            return [e + self.floor] + [e] * k
+        s = torch.sigmoid(v)
+        return [torch.nn.functional.softplus(v) + self.floor, s, s * (1 - s)][:k + 1]
+
+    def taylor_streams(self, x, y, dy, ddy, pairs) -> tuple:
+        """Push Taylor streams through the map (elementwise, independent of x):
+        ẏ = T'(y) ẏ, ÿ^{ab} = T'(y) ÿ^{ab} + T''(y) ẏ^a ẏ^b on the positive components."""
+        k = 2 if pairs else (1 if dy else 0)
+        cols, dcols, ddcols = [], [[] for _ in dy], [[] for _ in ddy]
         for c in range(y.shape[-1]):
             v = y[:, c]
-            if c in self.components:
-                v = (torch.nn.functional.softplus(v) if self.kind == "softplus" else torch.exp(v)) \
-                    + self.floor
-            cols.append(v)
-        return torch.stack(cols, dim=-1)
+            if c not in self.components:
+                cols.append(v)
+                for lst, t in zip(dcols, dy):
+                    lst.append(t[:, c])
+                for lst, t in zip(ddcols, ddy):
+                    lst.append(t[:, c])
+                continue
+            ser = self._series(v, k)
+            cols.append(ser[0])
+            for lst, t in zip(dcols, dy):
+                lst.append(ser[1] * t[:, c])
+            for lst, t, (a, b) in zip(ddcols, ddy, pairs):
+                lst.append(ser[1] * t[:, c] + ser[2] * dy[a][:, c] * dy[b][:, c])
+        stack = lambda parts: torch.stack(parts, dim=-1)  # noqa: E731
+        return stack(cols), [stack(p) for p in dcols], [stack(p) for p in ddcols]
 
 
 # ------------------------------------------------------------------------------------------ MLP
@@ -333,12 +357,16 @@ class MLP(nn.Module):
         Returns:
             ``(f, [f'(x)[u_a]], [f''(x)[u_a, u_b]])``, each (n, out), differentiable in the
             parameters. The derivatives are carried through the layers as Taylor streams
-            (ż_l = c_w W_l ḣ_{l−1}, ḣ_l = σ'(z_l) ż_l, ḧ_l = σ'(z_l) z̈_l + σ''(z_l) ż_l^a ż_l^b).
+            (ż_l = c_w W_l ḣ_{l−1}, ḣ_l = σ'(z_l) ż_l, ḧ_l = σ'(z_l) z̈_l + σ''(z_l) ż_l^a ż_l^b),
+            then through the output transform: by its own ``taylor_streams(x, y, dy, ddy,
+            pairs)`` when it has one (:class:`Positive`), else by forward mode in (x, y).
         """
         y, dy, ddy = self._taylor(x, list(tangents), list(pairs))
         if self.output_transform is None:
             return y, dy, ddy
         T = self.output_transform
+        if callable(getattr(T, "taylor_streams", None)):
+            return T.taylor_streams(x, y, dy, ddy, list(pairs))
         out_dy = [jvp(T, (x, y), (u, t))[1] for u, t in zip(tangents, dy)]
         out_ddy = []
         for p, (a, b) in enumerate(pairs):

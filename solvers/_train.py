@@ -128,7 +128,7 @@ class _CompiledStreams:
         self.model = model
         self.max_derivative_order = getattr(model, "max_derivative_order", None)
         self.activation_name = getattr(model, "activation_name", None)
-        self._taylor = torch.compile(model._taylor, dynamic=False)
+        self._taylor = torch.compile(model.taylor, dynamic=False)
 
     def __call__(self, x):
         return self.model(x)
@@ -137,8 +137,6 @@ class _CompiledStreams:
         return self.model.parameters()
 
     def taylor(self, x, tangents, pairs=()):
-        if self.model.output_transform is not None:
-            return self.model.taylor(x, tangents, pairs)
         return self._taylor(x, list(tangents), list(pairs))
 
 

@@ -134,11 +134,24 @@ def _transformed():
                      generator=g, dtype=torch.float64)
 
 
-@pytest.mark.parametrize("model_name", ["mlp-tanh-std", "mlp-fourier", "sequential", "transformed"])
+def _positive(kind):
+    g = torch.Generator().manual_seed(8)
+    return pinnk.MLP(2, 2, 10, 2, "tanh", output_transform=pinnk.Positive([0], kind=kind,
+                                                                          floor=0.1),
+                     generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("model_name", ["mlp-tanh-std", "mlp-fourier", "sequential", "transformed",
+                                        "positive-softplus", "positive-exp"])
 def test_operator_values_match_reverse_mode(model_name):
     """Both evaluation paths (one Taylor-stream pass on pinnk.MLP, nested jvp elsewhere and above
     order 2), with embeddings and x-dependent output transforms."""
-    model = _transformed() if model_name == "transformed" else MODELS[model_name]
+    if model_name == "transformed":
+        model = _transformed()
+    elif model_name.startswith("positive"):
+        model = _positive(model_name.split("-")[1])
+    else:
+        model = MODELS[model_name]
     x = _points(8)
     for nm, (op, ref) in CASES.items():
         got = op(model, x)
