@@ -397,17 +397,22 @@ def _spatial_dims(problem: Problem | None, data: FieldData | None) -> int:
     return len(problem.input_names) - (problem.time_index is not None)
 
 
+def _time_index(problem: Problem | None, data: FieldData | None) -> int | None:
+    return data.time_index if data is not None else problem.time_index
+
+
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name)) or "output"
 
 
 def _planar(data: FieldData) -> tuple:
-    """X, Y (r_x, r_y) and the three fields (r_x, r_y, out) on the spatial plane (the final
-    time for time-dependent problems), and a title suffix."""
+    """X, Y (r_x, r_y) and the three fields (r_x, r_y, out) on the plane of the render — the
+    spatial plane (at the final time for time-dependent problems), or the space-time plane
+    (x, t) of a problem with one spatial input — and a title suffix."""
     grid = data.points.reshape(*data.shape, data.dim)
     fields = [data.on_grid(a) for a in (data.prediction, data.reference, data.error)]
     suffix = ""
-    if data.time_index is not None:
+    if data.time_index is not None and data.dim == 3:
         grid = grid[..., -1, :]
         fields = [f[..., -1, :] for f in fields]
         suffix = f", {data.input_names[-1]} = {grid[0, 0, -1]:.4g}"
@@ -445,8 +450,9 @@ def render_pyvista(problem: Problem | None, model: torch.nn.Module | None,
                    window_size: tuple = (800, 600)) -> list:
     """Off-screen pyvista renders ``out_dir/render_<output>.png`` of each predicted output.
 
-    Only for problems with two spatial inputs: 2D steady, or (x, y, t) at the final time; for
-    any other problem nothing is evaluated or written. Each render is a StructuredGrid of the
+    For fields on a plane: 2D steady problems, (x, y, t) problems at the final time, and the
+    space-time plane (x, t) of 1D time-dependent problems; for any other problem nothing is
+    evaluated or written. Each render is a StructuredGrid of the
     prediction in the plane, viewed from +z, with a scalar bar and a title; the PNG is
     ``window_size`` = (width, height) pixels, RGB. ``<output>`` is the output name with
     characters other than letters, digits, ``_.-`` replaced by ``_``.
@@ -469,7 +475,9 @@ def render_pyvista(problem: Problem | None, model: torch.nn.Module | None,
                        for v in window_size)):
         raise ValueError(f"window_size: expected (width, height) positive integers, got "
                          f"{window_size!r}")
-    if _spatial_dims(problem, data) != 2:
+    space = _spatial_dims(problem, data)
+    total = space + (_time_index(problem, data) is not None)
+    if not (space == 2 or (space == 1 and total == 2)):
         return []
     data = _fields(problem, model, data, resolution)
     try:

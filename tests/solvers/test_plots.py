@@ -208,9 +208,12 @@ def test_render_pyvista_xyt_final_time(tmp_path):
     _render_or_warning(Cone(), tmp_path, ["u", "v"])
 
 
+def test_render_pyvista_space_time_plane(tmp_path):
+    _render_or_warning(Euler(), tmp_path, ["rho", "u", "p"])
+
+
 def test_render_pyvista_skips_other_dimensions(tmp_path):
     assert render_pyvista(Steady1D(), _mlp(Steady1D()), tmp_path) == []
-    assert render_pyvista(Euler(), _mlp(Euler()), tmp_path) == []
     assert os.listdir(tmp_path) == []
 
 
