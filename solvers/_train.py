@@ -213,6 +213,7 @@ class Trainer:
         if self.compile and not isinstance(self.model, pinnk.MLP):
             raise ValueError("compile: only a pinnk.MLP has a Taylor-stream pass to compile")
         self._loss_model = _CompiledStreams(self.model) if self.compile else self.model
+        self._weights_seen = self._weights_dev = None
         if not self.params:
             raise ValueError("model: has no trainable parameters")
 
@@ -323,11 +324,13 @@ class Trainer:
     def _losses(self, terms):
         residuals = [t.residual(self._loss_model) for t in terms]
         losses = self.weighting.term_losses(residuals, terms)
-        for t, L in zip(terms, losses):
-            if not bool(torch.isfinite(L)):
-                raise TrainingError(f"loss term {t.name!r} is {float(L.detach())} at step "
-                                    f"{self.step}; training stopped, the last good checkpoint "
-                                    f"is kept")
+        # one device synchronisation per step for all terms
+        finite = torch.isfinite(torch.stack([L.detach() for L in losses]))
+        if not bool(finite.all()):
+            k = int((~finite).nonzero()[0])
+            raise TrainingError(f"loss term {terms[k].name!r} is {float(losses[k].detach())} at "
+                                f"step {self.step}; training stopped, the last good checkpoint "
+                                f"is kept")
         return losses
 
     def _check_parameters(self) -> None:
@@ -340,8 +343,11 @@ class Trainer:
                                 f"training stopped, the last good checkpoint is kept")
 
     def _total(self, losses):
-        w = self.weighting.weights.to(device=self.device, dtype=self.dtype)
-        return sum(w[k] * L for k, L in enumerate(losses))
+        w = self.weighting.weights
+        if self._weights_seen is not w:  # copy to the device only when the weights change
+            self._weights_seen = w
+            self._weights_dev = w.to(device=self.device, dtype=self.dtype)
+        return (self._weights_dev * torch.stack(losses)).sum()
 
     def _train_step(self, phase: str):
         if phase == "adam":
