@@ -1,8 +1,10 @@
 """pinnk: physics-informed neural networks that explain their training through the NTK.
 
 Public names: :mod:`pinnk.ops` (derivative-label operators), :class:`Term`, :class:`MLP` and its
-embeddings and output transforms, :func:`ntk` / :class:`Kernel`, :func:`angles`,
-:class:`Problem`.
+embeddings and output transforms, :func:`ntk` / :class:`Kernel` (the empirical multi-block NTK),
+:func:`angles`, :mod:`pinnk.weighting` (loss-weighting strategies), :mod:`pinnk.diagnostics`,
+:mod:`pinnk.analytic` (infinite-width kernels), :mod:`pinnk.io` (atomic writes) and the
+:class:`Problem` contract.
 """
 
 from . import analytic, diagnostics, io, ops, weighting
@@ -15,6 +17,12 @@ from ._terms import Term
 __version__ = "0.1.0"
 
 __all__ = [
-    "ops", "weighting", "diagnostics", "io", "analytic", "AnalyticKernel", "Term", "MLP", "Activation", "FourierFeatures", "PeriodicEmbedding", "Positive",
-    "activation_names", "ntk", "Kernel", "Implementation", "angles", "Problem", "Box", "Defaults", "__version__",
+    # modules
+    "ops", "weighting", "diagnostics", "io", "analytic",
+    # terms, networks, problems
+    "Term", "MLP", "Activation", "FourierFeatures", "PeriodicEmbedding", "Positive",
+    "activation_names", "Problem", "Box", "Defaults",
+    # kernels
+    "ntk", "Kernel", "Implementation", "angles", "AnalyticKernel",
+    "__version__",
 ]
