@@ -153,13 +153,24 @@ class FourierFeatures(nn.Module):
 
 
 class PeriodicEmbedding(nn.Module):
-    """Exact periodicity in chosen coordinates: x_k -> (cos(2π x_k / P_k), sin(2π x_k / P_k)).
+    """Fourier-basis features of chosen coordinates, exactly periodic unless the raw value is kept.
 
-    Other coordinates pass through. With ``harmonics=m`` each periodic coordinate gives
-    cos(2π j x_k/P_k), sin(2π j x_k/P_k) for j = 1..m. Input (n, d) -> (n, d + (2m − 1)·|dims|).
+    Each coordinate k in ``dims`` is replaced by cos(2π j x_k / P_k), sin(2π j x_k / P_k) for
+    j = 1..m_k (``harmonics``, one int for all or one per dimension); the other coordinates pass
+    through. With k in ``keep_input`` the raw x_k is kept as well: the network is then no longer
+    periodic in x_k, but sees a ladder of frequencies in it (e.g. time in a transport problem
+    whose solution oscillates fast in t). Input (n, d) -> (n, out_dim).
+
+    Args:
+        in_dim: d.
+        dims: the embedded coordinates.
+        periods: P_k > 0, one per embedded coordinate.
+        harmonics: m_k >= 1, an int or one per embedded coordinate.
+        keep_input: embedded coordinates whose raw value is also passed on.
     """
 
-    def __init__(self, in_dim: int, dims: Sequence[int], periods: Sequence[float], harmonics: int = 1):
+    def __init__(self, in_dim: int, dims: Sequence[int], periods: Sequence[float],
+                 harmonics: int | Sequence[int] = 1, keep_input: Sequence[int] = ()):
         super().__init__()
         self.in_dim = check_int(in_dim, "in_dim", minimum=1)
         dims = [check_int(k, "dims", minimum=0) for k in dims]
@@ -171,18 +182,33 @@ class PeriodicEmbedding(nn.Module):
                 raise ValueError(f"dims: coordinate {k} out of range for in_dim={in_dim}")
         self.dims = dims
         self.periods = [check_float(p, "periods", positive=True) for p in periods]
-        self.harmonics = check_int(harmonics, "harmonics", minimum=1)
-        self.out_dim = in_dim + (2 * self.harmonics - 1) * len(dims)
+        if isinstance(harmonics, Sequence) and not isinstance(harmonics, str):
+            if len(harmonics) != len(dims):
+                raise ValueError(f"harmonics: expected one count per embedded dimension "
+                                 f"({len(dims)}), got {len(harmonics)}")
+            self.harmonics = [check_int(m, "harmonics", minimum=1) for m in harmonics]
+        else:
+            self.harmonics = [check_int(harmonics, "harmonics", minimum=1)] * len(dims)
+        self.keep_input = [check_int(k, "keep_input", minimum=0) for k in keep_input]
+        for k in self.keep_input:
+            if k not in dims:
+                raise ValueError(f"keep_input: coordinate {k} is not among the embedded dims "
+                                 f"{dims}")
+        self.out_dim = in_dim + sum(2 * m - 1 for m in self.harmonics) + len(self.keep_input)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = []
         for k in range(self.in_dim):
-            if k in self.dims:
-                w = 2 * math.pi / self.periods[self.dims.index(k)]
-                for j in range(1, self.harmonics + 1):
-                    parts += [torch.cos(j * w * x[:, k:k + 1]), torch.sin(j * w * x[:, k:k + 1])]
-            else:
-                parts.append(x[:, k:k + 1])
+            col = x[:, k:k + 1]
+            if k not in self.dims:
+                parts.append(col)
+                continue
+            i = self.dims.index(k)
+            if k in self.keep_input:
+                parts.append(col)
+            w = 2 * math.pi / self.periods[i]
+            for j in range(1, self.harmonics[i] + 1):
+                parts += [torch.cos(j * w * col), torch.sin(j * w * col)]
         return torch.cat(parts, dim=-1)
 
 

@@ -90,7 +90,7 @@ def build_model(problem: pinnk.Problem, cfg: Mapping, generator: torch.Generator
         kind = spec.get("kind")
         if kind == "periodic":
             emb = pinnk.PeriodicEmbedding(problem.in_dim, spec["dims"], spec["periods"],
-                                          spec.get("harmonics", 1))
+                                          spec.get("harmonics", 1), spec.get("keep_input", ()))
         elif kind == "fourier":
             emb = pinnk.FourierFeatures(problem.in_dim, spec.get("features", 64),
                                         spec.get("scale", 1.0), generator=generator, dtype=dtype)

@@ -111,3 +111,19 @@ def test_term_targets_and_metadata():
     moved = r.with_points(torch.rand(3, 2, dtype=torch.float64))
     assert moved.n == 3 and moved.name == "pde"
     assert "Δf0" in repr(r)
+
+
+def test_fourier_basis_in_a_kept_coordinate():
+    emb = pinnk.PeriodicEmbedding(2, dims=[0, 1], periods=[2 * math.pi, 1.0], harmonics=[1, 3],
+                                  keep_input=[1])
+    x = torch.tensor([[0.3, 0.25]], dtype=torch.float64)
+    out = emb(x)
+    assert emb.out_dim == out.shape[1] == 2 + 1 + 6
+    t = 0.25
+    expected = [math.cos(0.3), math.sin(0.3), t] + [f(2 * math.pi * j * t) for j in (1, 2, 3)
+                                                    for f in (math.cos, math.sin)]
+    assert torch.allclose(out[0], torch.tensor(expected, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"keep_input: coordinate 1 is not among the embedded dims"):
+        pinnk.PeriodicEmbedding(2, dims=[0], periods=[1.0], keep_input=[1])
+    with pytest.raises(ValueError, match="harmonics: expected one count per embedded dimension"):
+        pinnk.PeriodicEmbedding(2, dims=[0, 1], periods=[1.0, 1.0], harmonics=[1])
