@@ -430,9 +430,20 @@ def structured_grid(X: np.ndarray, Y: np.ndarray, values: Mapping[str, np.ndarra
     return grid
 
 
+def _quiet_vtk() -> None:
+    """VTK logs a warning to stderr when it falls back from X11 to EGL for off-screen
+    rendering; only VTK errors are worth a line on the console."""
+    try:
+        from vtkmodules.vtkCommonCore import vtkLogger
+    except ImportError:
+        return
+    vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_ERROR)
+
+
 def _render(grid, scalars: str, title: str, path: Path, window_size: tuple) -> None:
     import pyvista
 
+    _quiet_vtk()
     plotter = pyvista.Plotter(off_screen=True, window_size=list(window_size))
     try:
         plotter.add_mesh(grid, scalars=scalars, cmap="viridis", show_scalar_bar=True,

@@ -1,0 +1,457 @@
+"""Benchmark: the accuracy targets, each trained from scratch with one named configuration.
+
+    python -m solvers.benchmarks.accuracy [--only NAME ...] [--out DIR] [--threads 1]
+                                          [--md docs/results/accuracy.md] [--steps N]
+                                          [--render]
+
+Every target is a :class:`Target`: the problem and its parameters, the network, the weighting,
+the optimizer, the steps, the points and the resampling, plus the error measure and the bound it
+must meet. Each target is trained on the CPU with ``solvers.train`` (run folder ``OUT/NAME``);
+the measured error, the wall time of training (compilation included) and the exact
+configuration are written as a markdown table to ``--md`` and as JSON next to it (same name,
+``.json``), both atomically. Rows of targets not run this time are kept from the JSON that is
+already there, so ``--only`` updates one row.
+
+Error measures (relative L2 = ‖pred − ref‖₂ / ‖ref‖₂):
+
+* ``grid``: the relative L2 error of one output over the problem's evaluation grid (201 points
+  in 1D, 101 × 101 in space-time), exactly the trainer's ``metrics["relative_l2"]``.
+* ``final_time``: the relative L2 error of one output over a fine x grid (``FINAL_GRID``
+  points) at the final time t_end (sod); the shock position is the x of the steepest descent
+  of the predicted ρ(x, t_end) right of ``SHOCK_SEARCH_FROM`` (largest negative finite-difference
+  gradient), compared with the exact position x0 + S·t_end.
+
+``--render`` only rewrites the markdown from the JSON. ``--steps N`` overrides the steps of
+every selected target (a smoke test): such rows are marked "smoke" in the table. A target
+with a wall-time budget is stopped at the first step past it (the run then ends normally with
+the steps done); a run whose loss becomes NaN/Inf is recorded as diverged with the trainer's
+message, and a crash with its exception.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+#: points of the fine x grid for the final-time metric
+FINAL_GRID = 2001
+#: the shock is searched for right of this x (the contact of Sod at t = 0.2 is at x ≈ 0.685)
+SHOCK_SEARCH_FROM = 0.75
+
+
+@dataclass
+class Target:
+    """One accuracy target and the configuration that is trained for it."""
+
+    name: str
+    goal: str                      # the target as stated in the issue
+    problem: str
+    params: dict
+    output: str                    # the output whose error is measured
+    bound: float                   # error <= bound meets the target
+    weighting: str
+    optimizer: str
+    steps: int
+    model_options: dict = field(default_factory=dict)
+    points: dict | None = None     # None: the problem's defaults
+    resample_every: int = 0
+    compile: bool = False
+    seed: int = 0
+    dtype: str = "float32"
+    metric: str = "grid"           # "grid" or "final_time"
+    budget_s: float | None = None  # wall-time limit of the target (training stopped past it)
+    shock_tol: float | None = None  # final_time only: |x_shock − exact| <= shock_tol
+    chosen: str = ""               # how the configuration was chosen (tries, what was varied)
+
+
+TARGETS = [
+    Target(
+        name="poisson-1d", goal="rel. L2 ≤ 1e-3 (a = 4)",
+        problem="poisson-1d", params={"a": 4.0}, output="u", bound=1e-3,
+        weighting="trace:every=100", optimizer="adam:lr=0.001,decay_rate=0.9,decay_steps=1000",
+        steps=10000,
+        chosen="5 short tries (≤ 10k steps): trace vs fixed weights, Adam vs Adam+L-BFGS, "
+               "resampling every 100 steps; trace + Adam without resampling was best.",
+    ),
+    Target(
+        name="euler-smooth", goal="rel. L2 ≤ 1e-3 in ρ",
+        problem="euler-smooth", params={}, output="rho", bound=1e-3,
+        weighting="trace:every=100", optimizer="adam+lbfgs:switch=2000",
+        steps=6000, model_options={"positive_outputs": []}, compile=True,
+        chosen="3 tries before this run: trace + Adam (lr 1e-3, ×0.9 per 1000 steps) for 2000 "
+               "steps (ρ error 3.4e-2) and 10000 steps (7.9e-3, 311 s), then 2000 Adam + 1000 "
+               "L-BFGS steps (1.7e-3, 129 s); the full run continues L-BFGS to 4000 steps. "
+               "positive_outputs=[] (ρ, p stay near 1 here) so that compile=True applies: "
+               "the Positive output transform bypasses the compiled pass (2.5x slower).",
+    ),
+    Target(
+        name="convection", goal="rel. L2 ≤ 2e-2 within 15 min (β = 30, 4 × 50 tanh)",
+        problem="convection", params={"beta": 30.0, "periodic_embedding": True}, output="u",
+        bound=2e-2, weighting="trace:every=100",
+        optimizer="adam:lr=0.001,decay_rate=0.9,decay_steps=2000", steps=40000,
+        model_options={"width": 50, "depth": 4, "activation": "tanh",
+                       "embedding": {"kind": "periodic", "dims": [0, 1],
+                                     "periods": [2 * math.pi, 1.0], "harmonics": [1, 8],
+                                     "keep_input": [1]}},
+        resample_every=100, budget_s=900.0,
+        chosen="After the causal runs below failed (8 short tries and a 90000-step run at "
+               "0.559), the input embedding was changed: x -> (cos x, sin x) (exact "
+               "periodicity) and t -> (t, cos 2πjt, sin 2πjt for j = 1..8), a fixed Fourier "
+               "basis in time that does not use β. Tries: 10000 steps (0.068, 125 s), then "
+               "one 40000-step run (9.7e-3, 513 s) with the same features in another order; "
+               "this row is the rerun with pinnk.PeriodicEmbedding. Trace weights, Adam, "
+               "fresh points every 100 steps, eager (no compile).",
+    ),
+    Target(
+        name="sod", goal="rel. L2 ≤ 5e-2 in ρ(x, 0.2), shock within 0.01 of 0.850432",
+        problem="sod", params={"t_end": 0.2}, output="rho", bound=5e-2,
+        weighting="trace:every=100", optimizer="adam:lr=0.0005,decay_rate=0.9,decay_steps=2000",
+        steps=10000, metric="final_time", shock_tol=0.01, resample_every=100,
+        model_options={"positive_outputs": []}, compile=True, budget_s=720.0,
+        chosen="1 short try (2500 steps, 202 s) of this configuration: ρ(x, 0.2) error 4.4e-2, "
+               "shock at 0.873 (0.022 off) with a smeared jump (0.058 of 0.141 over ±0.02). "
+               "The full run only trains longer; its length (10000 steps, capped at 12 min) "
+               "was set by this session's 2-hour budget, not by the problem's default "
+               "(20000 steps, ≈ 27 min). positive_outputs=[] so that compile=True applies "
+               "(the Euler residuals here never divide by ρ or p).",
+    ),
+    Target(
+        name="wave-1d", goal="rel. L2 ≤ 9.8e-2 within 30 min",
+        problem="wave-1d", params={"c": 2.0}, output="u", bound=9.8e-2,
+        weighting="trace:every=100", optimizer="adam:lr=0.001,decay_rate=0.9,decay_steps=3000",
+        steps=60000, compile=True, budget_s=1800.0, resample_every=10,
+        chosen="No exploratory run (the session's time went to the cheaper targets first); "
+               "the configuration follows Wang, Yu, Perdikaris 2022 (trace-rule NTK weights, "
+               "Adam 1e-3 with exponential decay, fresh random points — here every 10 steps) on "
+               "the problem's default network (4 × 200 tanh) and points, compiled, with the "
+               "decay stretched to ×0.9 per 3000 steps for a 30-minute run; stopped at 30 min.",
+    ),
+]
+
+BY_NAME = {t.name: t for t in TARGETS}
+
+#: findings appended to the markdown (what helped, what did not, what the trainer lacks)
+NOTES = """
+## Notes
+
+What helped:
+
+* Compiling the Taylor-stream pass (`compile=True`) — 2.5× per step on euler-smooth (19 vs
+  49 ms/step on one thread) and ~9 ms/step on convection, about 20 s of compilation included in
+  the wall times. These rows ran with `positive_outputs=[]` on the Euler problems because the
+  `Positive` output transform then bypassed the compiled pass; it no longer does (the whole
+  Taylor pass, transform included, is compiled, and `Positive` pushes the streams through
+  itself analytically).
+* convection: a fixed Fourier basis in time, t -> (t, cos 2πjt, sin 2πjt, j = 1..8), with the
+  exact periodic features in x. The solution sin(x − 30t) has about 4.8 periods in t; a tanh
+  network fed t alone fits it only slowly (spectral bias), with the basis it is a short sum of
+  products of the inputs.
+* euler-smooth: Adam then L-BFGS. 10000 Adam steps reach only 7.9e-3 in ρ (311 s); 2000 Adam +
+  1000 L-BFGS steps reach 1.7e-3 (129 s), 2000 + 4000 reach the target.
+* convection: resampling the residual points (every 100 steps). With 2000 fixed points the
+  network fits them and is wrong in between (residual loss 2e-3, error 0.99, ε = 0.01).
+* convection: causal weighting with ε = 1 does march in time; ε = 0.1 or 0.01 spreads the fit
+  over all times at once and is less accurate early on.
+* wave-1d: trace weights + fresh points every 10 steps + compile met the bound with room to
+  spare (1.6e-2 already at the 18000-step checkpoint, 17 min; the 30-minute value is in the
+  table).
+
+What did not (or not within the budget):
+
+* convection with (cos x, sin x, t) inputs and causal weighting (full run, 90000 steps, 750 s,
+  `causal:epsilon=1,chunks=32+trace:every=100`, compile): error 0.559; the causal front did
+  not reach t = 1 (the smallest
+  causal weight is still 0), and the error grows steadily with t even where the front has
+  passed: 0.014, 0.036, 0.058, 0.082, 0.11, 0.14, 0.17, 0.21, 0.46, 1.7 over the ten tenths
+  of [0, 1]. The 4 × 50 network at this step count does not reach 2e-2 even at early times.
+* sod (10000 steps, 594 s): ρ(x, 0.2) error 3.9e-2 meets the L2 bound, but the post-shock
+  plateau is too low (ρ ≈ 0.22 instead of ρ*R = 0.266) and the shock is smeared over
+  x ≈ 0.84–0.90, so the steepest descent is at 0.873 (0.022 too far right; a lower ρ*R with
+  the same jump conditions means a faster shock). The same error and shock position were
+  seen after 2500 steps already, so more Adam steps alone are unlikely to fix it.
+* poisson-1d: Adam + L-BFGS (3000 steps, L-BFGS from 70%) was worse (4.1e-2) than 5000 Adam
+  steps (1.2e-3); resampling every 100 steps was worse (1.4e-3 vs 4.4e-4 at 10000 steps).
+
+Missing trainer features found on the way:
+
+* A causal ε schedule (Wang, Sankaran, Perdikaris 2022 raise ε each time the smallest causal
+  weight passes 0.99); `Causal` has one fixed ε.
+* Points clustered near a moving discontinuity or adaptive (residual-based) resampling, and
+  per-point residual weights: `resample_every` only redraws the problem's uniform sample
+  (sod has `time_exponent` for t only).
+* A wall-time limit in `train()`: this script stops a run at its budget from the callback by
+  lowering `trainer.steps` (the loop then ends normally and the metrics are written).
+* Per-time-slab errors in `metrics.json` (the convection diagnosis above had to be computed
+  by hand from the checkpoint).
+* Bug seen during this work (fixed meanwhile by another change, not by this script):
+  TraceNTK gave the `periodic` term of `convection` with the periodic embedding a weight of
+  1e22–1e28 (its kernel is round-off), turning round-off into the dominant loss; the problem
+  now leaves the term out with the embedding and TraceNTK clips weights at `max_weight`.
+"""
+
+
+# --------------------------------------------------------------------------------- metrics
+def _predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    p = next(model.parameters())
+    with torch.no_grad():
+        return model(x.to(device=p.device, dtype=p.dtype)).to(torch.float64).cpu()
+
+
+def final_time_metrics(problem, model, output: str) -> dict:
+    """Relative L2 of ``output`` on a fine x grid at t = t_end, and the shock position in ρ."""
+    lo, hi = problem.domain.lower, problem.domain.upper
+    t_end = float(hi[problem.time_index])
+    xs = torch.linspace(float(lo[0]), float(hi[0]), FINAL_GRID, dtype=torch.float64)
+    pts = torch.stack([xs, torch.full_like(xs, t_end)], dim=1)
+    pred = _predict(model, pts).numpy()
+    ref = problem.solution(pts).to(torch.float64).numpy()
+    k = problem.output_names.index(output)
+    rel = float(np.linalg.norm(pred[:, k] - ref[:, k]) / np.linalg.norm(ref[:, k]))
+    out = {"error": rel, "t": t_end, "grid_points": FINAL_GRID}
+    rho_k = problem.output_names.index("rho")
+    x = xs.numpy()
+    mid = 0.5 * (x[1:] + x[:-1])
+    right = mid > SHOCK_SEARCH_FROM
+
+    def shock(rho):
+        g = np.diff(rho) / np.diff(x)
+        j = int(np.argmin(np.where(right, g, np.inf)))
+        return float(mid[j])
+
+    out["shock_x"] = shock(pred[:, rho_k])
+    # the exact position x0 + S t_end (S from the exact Riemann solver's wave speeds)
+    speeds = getattr(getattr(problem, "solver", None), "wave_speeds", None)
+    exact = None
+    if speeds is not None:
+        exact = float(problem.x0 + float(np.max(np.asarray(speeds()))) * t_end)
+    out["shock_exact"] = exact if exact is not None else shock(ref[:, rho_k])
+    out["shock_error"] = abs(out["shock_x"] - out["shock_exact"])
+    # the size of the predicted jump: ρ(x_s − 0.02) − ρ(x_s + 0.02) (exact: ρ*R − ρR ≈ 0.1406),
+    # so that a smooth prediction whose steepest slope happens to lie near 0.85 is told apart
+    def jump(rho, xs_):
+        return float(np.interp(xs_ - 0.02, x, rho) - np.interp(xs_ + 0.02, x, rho))
+
+    out["shock_jump"] = jump(pred[:, rho_k], out["shock_x"])
+    out["shock_jump_exact"] = jump(ref[:, rho_k], out["shock_exact"])
+    out["all_outputs"] = {n: float(np.linalg.norm(pred[:, j] - ref[:, j])
+                                   / np.linalg.norm(ref[:, j]))
+                          for j, n in enumerate(problem.output_names)}
+    return out
+
+
+def measure(target: Target, problem, model, trainer_metrics: dict) -> dict:
+    if target.metric == "grid":
+        rel = trainer_metrics["relative_l2"]
+        return {"error": float(rel[target.output]), "all_outputs": dict(rel)}
+    if target.metric == "final_time":
+        return final_time_metrics(problem, model, target.output)
+    raise ValueError(f"metric: unknown {target.metric!r}")
+
+
+def meets(target: Target, m: dict) -> bool:
+    ok = bool(np.isfinite(m["error"])) and m["error"] <= target.bound
+    if target.shock_tol is not None:
+        ok = ok and m.get("shock_error", np.inf) <= target.shock_tol
+    if target.budget_s is not None:
+        ok = ok and not m.get("over_budget", False)
+    return ok
+
+
+# ------------------------------------------------------------------------------------ runs
+def run_target(target: Target, out_root: Path, steps: int | None = None) -> dict:
+    import problems
+    import solvers
+
+    problem = problems.get(target.problem, **target.params)
+    n_steps = target.steps if steps is None else steps
+    budget = target.budget_s
+    state = {"stopped_at": None}
+
+    def guard(tr):
+        # stop at the first step past the wall-time budget: the loop ends after this step
+        if budget is not None and tr.elapsed > budget and tr.step + 1 < tr.steps:
+            state["stopped_at"] = tr.step + 1
+            tr.steps = tr.step + 1
+
+    run_dir = out_root / target.name
+    cfg = {"problem": target.problem, "params": target.params,
+           "model_options": target.model_options, "weighting": target.weighting,
+           "optimizer": target.optimizer, "steps": n_steps, "points": target.points,
+           "resample_every": target.resample_every, "compile": target.compile,
+           "seed": target.seed, "dtype": target.dtype, "device": "cpu",
+           "threads": torch.get_num_threads(), "budget_s": budget}
+    row: dict[str, Any] = {"name": target.name, "goal": target.goal, "bound": target.bound,
+                           "output": target.output, "metric": target.metric,
+                           "shock_tol": target.shock_tol, "config": cfg,
+                           "chosen": target.chosen, "smoke": steps is not None,
+                           "run_dir": str(run_dir), "date": time.strftime("%Y-%m-%d %H:%M")}
+    t0 = time.perf_counter()
+    try:
+        res = solvers.train(problem, weighting=target.weighting, optimizer=target.optimizer,
+                            steps=n_steps, points=target.points,
+                            resample_every=target.resample_every, device="cpu",
+                            dtype=target.dtype, seed=target.seed, out=run_dir, ntk_every=0,
+                            model_options=target.model_options or None, export=False,
+                            compile=target.compile, callback=guard)
+    except solvers.TrainingError as exc:
+        row.update(status="diverged", error=float("nan"), message=str(exc), meets=False,
+                   wall_s=time.perf_counter() - t0)
+        return row
+    except Exception as exc:  # a crash is a result too: record it, go on with the others
+        row.update(status="crashed", error=float("nan"), meets=False,
+                   message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                   wall_s=time.perf_counter() - t0)
+        return row
+    m = measure(target, problem, res.model, res.metrics)
+    m["over_budget"] = budget is not None and res.metrics["wall_time_s"] > budget * 1.01 + 5
+    row.update(m)
+    row.update(status="ok", steps_done=res.metrics["steps"], stopped_by_budget=state["stopped_at"],
+               train_s=res.metrics["wall_time_s"], wall_s=time.perf_counter() - t0,
+               final_loss=res.metrics["final_loss"], final_weights=res.metrics["final_weights"])
+    row["meets"] = meets(target, row)
+    return row
+
+
+# ---------------------------------------------------------------------------------- report
+def _fmt(v: float | None) -> str:
+    if v is None or not np.isfinite(v):
+        return "NaN" if v is not None else "—"
+    return f"{v:.3g}" if v >= 1e-2 else f"{v:.2e}"
+
+
+def _config_text(cfg: dict) -> str:
+    parts = [f"`{cfg['problem']}`"]
+    if cfg["params"]:
+        parts.append(", ".join(f"{k}={v}" for k, v in cfg["params"].items()))
+    if cfg["model_options"]:
+        parts.append("net " + ", ".join(f"{k}={v}" for k, v in cfg["model_options"].items()))
+    parts.append(f"weighting `{cfg['weighting']}`")
+    parts.append(f"optimizer `{cfg['optimizer']}`")
+    parts.append(f"steps {cfg['steps']}")
+    parts.append("points " + (json.dumps(cfg["points"]) if cfg["points"] else "defaults"))
+    parts.append(f"resample_every {cfg['resample_every']}")
+    parts.append(f"compile {cfg['compile']}, {cfg['dtype']}, seed {cfg['seed']}")
+    if cfg.get("budget_s"):
+        parts.append(f"budget {cfg['budget_s']:.0f} s")
+    return "; ".join(parts)
+
+
+def _same_config(t: Target, row: dict) -> bool:
+    c = row["config"]
+    return (not row.get("smoke") and c["problem"] == t.problem and c["params"] == t.params
+            and c["weighting"] == t.weighting and c["optimizer"] == t.optimizer
+            and c["steps"] == t.steps and c["model_options"] == t.model_options
+            and c["resample_every"] == t.resample_every and c["points"] == t.points)
+
+
+def render(rows: dict, threads: int) -> str:
+    order = [t.name for t in TARGETS] + sorted(set(rows) - set(BY_NAME))
+    lines = [
+        "# Accuracy targets",
+        "",
+        "Written by `python -m solvers.benchmarks.accuracy` (do not edit by hand; rerun a row "
+        "with `--only NAME`). CPU, float32, one thread per run "
+        f"(`--threads {threads}`, `OMP_NUM_THREADS=1`), one run at a time on a shared 2-core "
+        f"machine ({platform.processor() or platform.machine()}, torch {torch.__version__}). "
+        "Wall time is the trainer's training time (compilation included, final evaluation "
+        "excluded).",
+        "",
+        "| target | goal | measured | meets | wall time | steps | configuration |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in order:
+        r = rows.get(name)
+        if r is None:
+            continue
+        cfg = r["config"]
+        if r["status"] != "ok":
+            measured = f"{r['status']}: {r.get('message', '')}"
+        else:
+            measured = f"{_fmt(r['error'])} ({r['output']})"
+            if r.get("shock_x") is not None:
+                measured += (f"; shock x = {r['shock_x']:.4f} (exact {r['shock_exact']:.6f}, "
+                             f"off by {r['shock_error']:.4f}; jump in ρ over ±0.02: "
+                             f"{r['shock_jump']:.3f}, exact {r['shock_jump_exact']:.3f})")
+        steps = str(r.get("steps_done", "—"))
+        if r.get("stopped_by_budget"):
+            steps += " (stopped by budget)"
+        smoke = " (smoke)" if r.get("smoke") else ""
+        wall = f"{r.get('train_s', r.get('wall_s', float('nan'))):.0f} s"
+        lines.append(f"| {name}{smoke} | {r['goal']} | {measured} | "
+                     f"{'yes' if r.get('meets') else 'no'} | {wall} | {steps} | "
+                     f"{_config_text(cfg)} |")
+    lines += ["", "## Error measures", "",
+              "* poisson-1d, euler-smooth, convection, wave-1d: relative L2 error of the named "
+              "output over the problem's evaluation grid (201 points in 1D, 101 × 101 over "
+              "space-time), the trainer's `metrics.json` value.",
+              f"* sod: relative L2 error of ρ over {FINAL_GRID} uniform points in x at t = 0.2; "
+              f"shock position = midpoint of the steepest negative finite-difference slope of the "
+              f"predicted ρ(x, 0.2) for x > {SHOCK_SEARCH_FROM}, compared with the exact "
+              "x0 + S·t = 0.5 + 1.75216·0.2.",
+              "", "## How each configuration was chosen", ""]
+    for name in order:
+        r = rows.get(name)
+        if r is not None:
+            t = BY_NAME.get(name)
+            # the current text when the row was run with the current configuration
+            chosen = t.chosen if t is not None and _same_config(t, r) else r.get("chosen")
+            lines.append(f"* **{name}**: {chosen or '—'}")
+    lines += ["", "## Other outputs", ""]
+    for name in order:
+        r = rows.get(name)
+        if r is not None and r.get("all_outputs"):
+            outs = ", ".join(f"{k} {_fmt(v)}" for k, v in r["all_outputs"].items())
+            lines.append(f"* {name}: {outs}; final loss {_fmt(r.get('final_loss'))}; "
+                         f"run {r['date']}")
+    lines += ["", NOTES.strip()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", nargs="+", choices=sorted(BY_NAME), metavar="NAME",
+                    help=f"targets to run (default all: {', '.join(BY_NAME)})")
+    ap.add_argument("--out", default="/tmp/acc/runs", help="root of the run folders")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--md", default="docs/results/accuracy.md", help="the markdown table")
+    ap.add_argument("--steps", type=int, default=None, help="override the steps (smoke test)")
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite the markdown from the JSON (no training)")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    from pinnk.io import write_json, write_text
+
+    md = Path(args.md)
+    js = md.with_suffix(".json")
+    rows = json.loads(js.read_text())["rows"] if js.exists() else {}
+    if args.render:
+        write_text(md, render(rows, args.threads))
+        return 0
+    names = args.only or [t.name for t in TARGETS]
+    for name in names:
+        print(f"[accuracy] {name} ...", flush=True)
+        row = run_target(BY_NAME[name], Path(args.out), args.steps)
+        rows[name] = row
+        print(f"[accuracy] {name}: {row['status']} error={row.get('error')} "
+              f"meets={row.get('meets')} train_s={row.get('train_s')}", flush=True)
+        write_json(js, {"threads": args.threads, "torch": torch.__version__, "rows": rows})
+        write_text(md, render(rows, args.threads))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
