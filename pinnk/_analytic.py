@@ -56,7 +56,7 @@ import torch
 
 from ._networks import _ACTIVATIONS, MLP, Activation, get_activation
 from ._operators import Linear, Operator
-from ._terms import Term
+from ._terms import Term, check_terms
 from ._validation import as_points, check_float, check_int
 
 __all__ = ["AnalyticKernel", "nngp", "ntk", "derivative_ntk", "gaussian_expectation",
@@ -619,13 +619,7 @@ class AnalyticKernel:
         ignored), shape (Σ n_i, Σ n_i), symmetric positive semi-definite: block (i, j) is
         :meth:`block` of terms i and j. The analytic counterpart of ``pinnk.ntk(model,
         terms).matrix()``."""
-        if isinstance(terms, Term):
-            terms = [terms]
-        if not isinstance(terms, Sequence) or not terms:
-            raise ValueError("terms: expected a non-empty list of pinnk.Term")
-        for k, t in enumerate(terms):
-            if not isinstance(t, Term):
-                raise TypeError(f"terms[{k}]: expected a pinnk.Term, got {type(t).__name__}")
+        terms = check_terms(terms)
         rows = []
         blocks: dict = {}
         for i, ti in enumerate(terms):

@@ -13,7 +13,7 @@ from torch.func import functional_call, jacrev, vmap
 from ._operators import Operator
 from ._structured import (GramCache, StructuredFeatures, structured_features,
                           structured_features_group, unsupported_reason)
-from ._terms import Term
+from ._terms import Term, check_terms
 from ._validation import check_int, model_dtype_device
 
 
@@ -121,13 +121,7 @@ class Kernel:
 
     def __init__(self, model: torch.nn.Module, terms: Sequence[Term], implementation: Any = "auto",
                  *, chunk_size: int | None = None, max_memory: int | None = None):
-        if isinstance(terms, Term):
-            terms = [terms]
-        if not isinstance(terms, Sequence) or not terms:
-            raise ValueError("terms: expected a non-empty list of pinnk.Term")
-        for k, t in enumerate(terms):
-            if not isinstance(t, Term):
-                raise TypeError(f"terms[{k}]: expected a pinnk.Term, got {type(t).__name__}")
+        terms = check_terms(terms)
         self.model = model
         self.dtype, self.device = model_dtype_device(model)
         if not any(p.requires_grad for p in model.parameters()):

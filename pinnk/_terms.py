@@ -144,3 +144,17 @@ class Term:
         tgt = "0" if self._target is None else ("y" if isinstance(self._target, torch.Tensor)
                                                 else "y(x)")
         return f"Term({self.name!r}: {self.operator!r} = {tgt}, n={self.n})"
+
+
+def check_terms(terms) -> list:
+    """A non-empty list of :class:`Term` (a single term is wrapped), or a ValueError/TypeError."""
+    from collections.abc import Sequence
+
+    if isinstance(terms, Term):
+        return [terms]
+    if not isinstance(terms, Sequence) or not terms:
+        raise ValueError("terms: expected a non-empty list of pinnk.Term")
+    for k, t in enumerate(terms):
+        if not isinstance(t, Term):
+            raise TypeError(f"terms[{k}]: expected a pinnk.Term, got {type(t).__name__}")
+    return list(terms)

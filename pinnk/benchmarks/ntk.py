@@ -13,10 +13,10 @@ largest relative difference between the two matrices.
 from __future__ import annotations
 
 import argparse
-import json
 import gc
-import subprocess
+import json
 import statistics
+import subprocess
 import sys
 import time
 
@@ -24,6 +24,8 @@ import torch
 
 import pinnk
 from pinnk import ops
+
+from . import add_threads_option, apply_threads
 
 
 def _setup(case: str, n: int, width: int, device: str, seed: int = 0):
@@ -127,8 +129,7 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch CPU threads (default: torch's choice)")
+    add_threads_option(ap)
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--peak-child", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -139,11 +140,8 @@ def main(argv=None) -> int:
     if a.n < 1 or a.width < 1 or a.repeats < 1:
         print("error: --n, --width and --repeats must be positive", file=sys.stderr)
         return 2
-    if a.threads is not None:
-        if a.threads < 1:
-            print("error: --threads must be positive", file=sys.stderr)
-            return 2
-        torch.set_num_threads(a.threads)
+    if not apply_threads(a.threads):
+        return 2
     res = run(a.n, a.width, a.repeats, a.device)
     if a.json:
         print(json.dumps(res, indent=2))

@@ -24,6 +24,8 @@ import time
 import numpy as np
 import torch
 
+from pinnk.benchmarks import add_threads_option, apply_threads
+
 
 def _pinnk_setup(points, device, compile=False):
     import problems
@@ -121,18 +123,14 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch CPU threads (default: torch's choice)")
+    add_threads_option(ap)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     if min(a.points, a.steps, a.repeats) < 1:
         print("error: --points, --steps and --repeats must be positive", file=sys.stderr)
         return 2
-    if a.threads is not None:
-        if a.threads < 1:
-            print("error: --threads must be positive", file=sys.stderr)
-            return 2
-        torch.set_num_threads(a.threads)
+    if not apply_threads(a.threads):
+        return 2
     r = run(a.points, a.steps, a.repeats, a.device)
     if a.json:
         print(json.dumps(r, indent=2))
