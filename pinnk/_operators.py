@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch.func import jvp
@@ -563,5 +563,3 @@ def residual(fn: Callable, inputs: Mapping[str, Operator] | None = None, /, *,
         merged[k] = v
     return Residual(fn, merged, label=label)
 
-
-OperatorLike = Union[Operator]
