@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch.func import functional_call, jacrev, vmap
 
-from ._operators import Operator
+from ._operators import Operator, check_smoothness
 from ._structured import (GramCache, StructuredFeatures, structured_features,
                           structured_features_group, unsupported_reason)
 from ._terms import Term, check_terms
@@ -40,15 +40,6 @@ def _parse_implementation(implementation: Any) -> Implementation:
     except ValueError:
         raise ValueError(f"implementation: unknown name {implementation!r}; expected one of "
                          f"'auto', 'structured', 'jacobian'") from None
-
-
-def check_smoothness(model: torch.nn.Module, op: Operator, name: str = "model") -> None:
-    """Raise when ``op`` differentiates a model whose activation is not smooth enough."""
-    max_order = getattr(model, "max_derivative_order", None)
-    if max_order is not None and op.order > max_order:
-        raise ValueError(f"{name}: activation {getattr(model, 'activation_name', '?')!r} is not "
-                         f"differentiable {op.order} time(s); derivative terms need a smooth "
-                         f"activation (tanh, sin, gelu, softplus, erf)")
 
 
 class JacobianFeatures:

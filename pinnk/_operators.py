@@ -228,6 +228,15 @@ def _check_component(out: torch.Tensor, component: int) -> None:
                          f"{out.shape[-1]} output(s)")
 
 
+def check_smoothness(model: Callable, op: "Operator", name: str = "model") -> None:
+    """Raise when ``op`` differentiates a model whose activation is not smooth enough."""
+    max_order = getattr(model, "max_derivative_order", None)
+    if max_order is not None and op.order > max_order:
+        raise ValueError(f"{name}: activation {getattr(model, 'activation_name', '?')!r} is not "
+                         f"differentiable {op.order} time(s); derivative terms need a smooth "
+                         f"activation (tanh, sin, gelu, softplus, erf)")
+
+
 # ------------------------------------------------------------------------------------ operators
 class Operator:
     """An operator D applied to the network output: ``op(model, x) -> (n,)``.
@@ -265,11 +274,7 @@ class Operator:
 
     def __call__(self, model: Callable, x: torch.Tensor) -> torch.Tensor:
         """Evaluate D f_model at ``x`` (n, d); returns a tensor (n,) with the dtype of the output."""
-        max_order = getattr(model, "max_derivative_order", None)
-        if max_order is not None and self.order > max_order:
-            raise ValueError(f"model: activation {getattr(model, 'activation_name', '?')!r} is not "
-                             f"differentiable {self.order} time(s); derivative terms need a smooth "
-                             f"activation (tanh, sin, gelu, softplus, erf)")
+        check_smoothness(model, self)
         if not isinstance(x, torch.Tensor) or x.ndim != 2:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x: expected a tensor of shape (n, d), got {shape}")
