@@ -14,6 +14,7 @@ Taylor-stream pass compiled by ``torch.compile``; compile time excluded, it is p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -99,13 +100,15 @@ def run(points=4096, steps=200, repeats=3, device="cpu") -> dict:
     torch.set_default_dtype(torch.float32)
     tr = _pinnk_setup(points, device)
     tc = _pinnk_setup(points, device, compile=True)
-    dm = _deepxde_setup(tr, device)
-    _deepxde_steps(dm, 10, device)
+    with contextlib.redirect_stdout(sys.stderr):  # DeepXDE prints its progress to stdout
+        dm = _deepxde_setup(tr, device)
+        _deepxde_steps(dm, 10, device)
     _pinnk_steps(tr, 10, device)
     _pinnk_steps(tc, 10, device)  # compiles
     td, tp, tcs = [], [], []
     for _ in range(repeats):
-        td.append(_deepxde_steps(dm, steps, device))
+        with contextlib.redirect_stdout(sys.stderr):
+            td.append(_deepxde_steps(dm, steps, device))
         tp.append(_pinnk_steps(tr, steps, device))
         tcs.append(_pinnk_steps(tc, steps, device))
     d, p, c = statistics.median(td), statistics.median(tp), statistics.median(tcs)
