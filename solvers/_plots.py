@@ -211,9 +211,22 @@ def _plot_diagnostics(records: list, path: Path, dpi: int) -> Path | None:
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     for ax, panel in zip(axes, panels):
         if panel == "lambda":
+            shown = []
+            vmax = dict(lam).get("λ_max")
             for label, v in lam:
+                if label == "λ_min" and vmax is not None:
+                    # λ_min of a numerically singular Θ* is round-off (possibly negative): mark
+                    # it at a floor instead of dropping it from the log axis
+                    floor = 1e-12 * np.abs(vmax)
+                    low = np.isfinite(v) & (v <= floor)
+                    if low.any():
+                        ax.plot(steps[low], floor[low], "v", mfc="none", color="C0",
+                                label="λ_min ≤ 1e-12·λ_max (round-off)")
+                        shown.append(floor[low])
+                    v = np.where(low, np.nan, v)
                 ax.plot(steps, v, marker=".", label=label)
-            _log_y(ax, *(v for _, v in lam))
+                shown.append(v)
+            _log_y(ax, *shown)
             ax.set_ylabel("NTK eigenvalue")
             ax.legend(fontsize="small")
         elif panel == "drift":

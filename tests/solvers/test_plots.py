@@ -103,6 +103,15 @@ def test_plot_history_writes_three_pngs(tmp_path):
     _no_temp_files(tmp_path)
 
 
+def test_plot_history_marks_round_off_lambda_min(tmp_path):
+    h = _history()
+    h["diagnostics"][0]["lambda_min"] = -3e-13  # a numerically singular Θ*
+    h["diagnostics"][1]["lambda_min"] = 0.0
+    paths = plot_history(h, tmp_path)
+    assert [p.name for p in paths] == ["loss.png", "weights.png", "diagnostics.png"]
+    _check_png(paths[-1])
+
+
 def test_plot_history_skips_missing_and_empty_parts(tmp_path):
     assert plot_history({}, tmp_path) == []
     assert plot_history(None, tmp_path) == []
