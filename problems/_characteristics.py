@@ -24,12 +24,12 @@ of the scaled local errors ``err_i / (atol + rtol |Y_i|)``; the tolerances are d
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from scipy import sparse
 from scipy.integrate import solve_ivp
-from ._checks import real_scalar as _real_scalar, as_real_array as _as_real_array
+from ._checks import positive_int, space_time
+from ._checks import real_scalar as _real_scalar
 
 __all__ = ["transport_characteristics"]
 
@@ -144,21 +144,8 @@ def transport_characteristics(x, t, speed, u0, rtol: float = 1e-10, atol: float 
         raise ValueError(f"method must be one of {_EXPLICIT + _IMPLICIT}, got {method!r}")
     if not isinstance(return_foot, (bool, np.bool_)):
         raise TypeError(f"return_foot must be a bool, got {type(return_foot).__name__}")
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral):
-        raise TypeError(f"batch_size must be a positive integer, got {type(batch_size).__name__}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {int(batch_size)}")
-    batch_size = int(batch_size)
-
-    x = _as_real_array("x", x)
-    t = _as_real_array("t", t)
-    if np.any(t < 0.0):
-        raise ValueError("t must be >= 0 everywhere (the solution is integrated forward from t=0)")
-    try:
-        x, t = np.broadcast_arrays(x, t)
-    except ValueError:
-        raise ValueError(
-            f"x and t must broadcast to a common shape, got x {x.shape} and t {t.shape}") from None
+    batch_size = positive_int("batch_size", batch_size)
+    x, t = space_time(x, t)
     shape = x.shape
     xs = np.array(x, dtype=np.float64).ravel()  # contiguous copy
     ts = np.array(t, dtype=np.float64).ravel()

@@ -39,3 +39,17 @@ def as_real_array(name: str, value) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must contain only finite values (no NaN/inf)")
     return arr
+
+
+def space_time(x, t) -> tuple:
+    """Finite float64 arrays ``x`` and ``t`` broadcast to one shape, with ``t >= 0`` everywhere
+    (the reference solutions start at t = 0); errors name the argument."""
+    x = as_real_array("x", x)
+    t = as_real_array("t", t)
+    if np.any(t < 0.0):
+        raise ValueError("t must be >= 0 everywhere (the solution starts at t = 0)")
+    try:
+        return tuple(np.broadcast_arrays(x, t))
+    except ValueError:
+        raise ValueError(f"x and t must broadcast to a common shape, got x {x.shape} and "
+                         f"t {t.shape}") from None

@@ -25,10 +25,10 @@ Pure numpy; no torch.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
-from ._checks import real_scalar as _real_scalar, as_real_array as _as_real_array
+from ._checks import positive_int, space_time
+from ._checks import real_scalar as _real_scalar
 
 __all__ = ["burgers_cole_hopf", "DEFAULT_NU"]
 
@@ -90,23 +90,9 @@ def burgers_cole_hopf(x, t, nu: float = DEFAULT_NU, n_quad: int = 256, *,
     nu = _real_scalar("nu", nu)
     if nu <= 0.0:
         raise ValueError(f"nu must be > 0 (viscosity), got {nu!r}")
-    for name, val in (("n_quad", n_quad), ("chunk_size", chunk_size)):
-        if isinstance(val, (bool, np.bool_)) or not isinstance(val, numbers.Integral):
-            raise TypeError(f"{name} must be a positive integer, got {type(val).__name__}")
-        if int(val) < 1:
-            raise ValueError(f"{name} must be a positive integer, got {int(val)}")
-    n_quad = int(n_quad)
-    chunk_size = int(chunk_size)
-
-    x = _as_real_array("x", x)
-    t = _as_real_array("t", t)
-    if np.any(t < 0.0):
-        raise ValueError("t must be >= 0 everywhere")
-    try:
-        x, t = np.broadcast_arrays(x, t)
-    except ValueError:
-        raise ValueError(
-            f"x and t must broadcast to a common shape, got x {x.shape} and t {t.shape}") from None
+    n_quad = positive_int("n_quad", n_quad)
+    chunk_size = positive_int("chunk_size", chunk_size)
+    x, t = space_time(x, t)
 
     u = np.array(-np.sin(np.pi * x), dtype=np.float64)  # exact at t == 0; overwritten where t > 0
     pos = t > 0.0

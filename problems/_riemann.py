@@ -35,6 +35,7 @@ import numpy as np
 from ._checks import as_real_array as _as_real_array
 from ._checks import positive_int as _positive_int
 from ._checks import real_scalar as _real_scalar
+from ._checks import space_time
 
 __all__ = [
     "RiemannState",
@@ -382,11 +383,7 @@ class ExactRiemannSolver:
             TypeError: non-numeric ``x`` or ``t``.
             ValueError: non-finite values, ``t < 0`` or shapes that do not broadcast.
         """
-        x = _as_real_array("x", x)
-        t = _as_real_array("t", t)
-        if np.any(t < 0.0):
-            raise ValueError("t must be >= 0 everywhere (the solution starts at t = 0)")
-        x, t = _broadcast(("x", x), ("t", t))
+        x, t = space_time(x, t)
         shape = x.shape
         rho = np.empty(shape, dtype=np.float64)
         u = np.empty(shape, dtype=np.float64)
