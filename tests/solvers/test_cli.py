@@ -21,15 +21,6 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = ["--steps", "20", "--points", "32", "--width", "8", "--depth", "1", "--quiet"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These runs are tiny: one intra-op thread is faster, and far faster on a busy machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def run_cli(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()

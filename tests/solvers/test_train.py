@@ -20,15 +20,6 @@ from solvers._train import CHECKPOINT, resolve_device, resolve_dtype
 SMALL = {"width": 16, "depth": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These runs are tiny: one intra-op thread is faster, and far faster on a busy machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def convection(beta=1.0, **kw):
     return problems.get("convection", beta=beta, **kw)
 
