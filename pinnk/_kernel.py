@@ -45,8 +45,6 @@ def _parse_implementation(implementation: Any) -> Implementation:
 class JacobianFeatures:
     """Materialised Jacobian rows J (n, P) of one term on a chunk of points."""
 
-    kind = "jacobian"
-
     def __init__(self, J: torch.Tensor):
         self.J = J
         self.n = J.shape[0]

@@ -369,10 +369,6 @@ class Linear(Operator):
     def order(self) -> int:
         return max((2 if isinstance(p, _Laplacian) else p.order) for p in self._parts)
 
-    @property
-    def max_component(self) -> int:
-        return max(p.component for p in self._parts)
-
     def _scaled(self, coef: _Coefficient) -> "Operator":
         parts = []
         for p in self._parts:

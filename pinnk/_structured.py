@@ -128,8 +128,6 @@ class GramCache:
 class StructuredFeatures:
     """Per-point gradient factors of one term on a chunk of points (see module docstring)."""
 
-    kind = "structured"
-
     def __init__(self, layers: list[_Layer], n: int, dtype, device):
         self.layers = layers
         self.n = n
