@@ -138,7 +138,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-export", action="store_false", dest="export",
                    help="skip the solution exports and plots")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    for module in _extra_commands():
+        module.add_parser(sub)
     return parser
+
+
+# Further subcommands live in their own modules: each defines ``NAME``, ``add_parser(sub)``
+# (adds its parser to the subparsers ``sub``; parsers are :class:`_Parser`, so usage errors raise
+# CLIError) and ``run(args) -> int`` (the exit status; bad input raises CLIError, ValueError or
+# TypeError, reported here as one line with exit status 2).
+_EXTRA_COMMANDS = ("solvers._cli_bench", "solvers._cli_paper", "solvers._cli_report")
+
+
+def _extra_commands() -> list:
+    import importlib
+
+    out = []
+    for name in _EXTRA_COMMANDS:
+        try:
+            out.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return out
 
 
 # ------------------------------------------------------------------------------ option values
@@ -541,7 +563,8 @@ def main(argv: list[str] | None = None) -> int:
         _error("interrupted", prefix="")
         return 130
     if args.command is None:
-        _error("a command is required: 'problems' or 'train' (see 'pinnk --help')")
+        names = ", ".join(["problems", "train"] + [m.NAME for m in _extra_commands()])
+        _error(f"a command is required: one of {names} (see 'pinnk --help')")
         return 2
     if args.command == "problems":
         try:
@@ -549,7 +572,20 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             _error(_one_line(exc))
             return 2
-    return cmd_train(args)
+    if args.command == "train":
+        return cmd_train(args)
+    module = next(m for m in _extra_commands() if m.NAME == args.command)
+    try:
+        return module.run(args)
+    except CLIError as exc:
+        _error(str(exc))
+        return 2
+    except (ValueError, TypeError) as exc:
+        _error(_one_line(exc))
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted", prefix="")
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
