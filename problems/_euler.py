@@ -34,7 +34,7 @@ def _check_gamma(gamma: float) -> float:
 
 
 # --------------------------------------------------------------------------------- residuals
-def euler_residuals_1d(gamma: float = 1.4) -> dict:
+def euler_residuals_1d(gamma: float = 1.4, shock_damping: float = 0.0) -> dict:
     """The three conservative residuals of the 1D Euler equations in primitive variables.
 
     Inputs (x, t) (coordinates 0, 1), outputs (ρ, u, p) (components 0, 1, 2). With
@@ -46,13 +46,36 @@ def euler_residuals_1d(gamma: float = 1.4) -> dict:
         energy:    E_t + u_x (E + p) + u (E_x + p_x),
                    E_t = p_t/(γ−1) + ρ_t u²/2 + ρ u u_t,   E_x = p_x/(γ−1) + ρ_x u²/2 + ρ u u_x.
 
+    With ``shock_damping`` κ > 0 every residual is multiplied by the per-point weight
+
+        w(x, t) = 1 / (κ (|u_x| − u_x) + 1),
+
+    which is 1 where the flow expands (u_x ≥ 0) and ≈ 1/(2κ|u_x|) inside a compression (a
+    shock), so the few points in a shock no longer dominate the loss and the network fits the
+    smooth regions around it (the "weighted equations" of Liu, Li et al. 2024, PINNs-WE). The
+    weight is part of the residual (it is differentiated like the rest), so the kernel and the
+    trace weights see the weighted residual.
+
     Returns:
         A dict ``{"mass": op, "momentum": op, "energy": op}`` of :class:`pinnk.ops.Residual`,
         each mapping (model, x (n, 2)) to (n,).
     """
     g = _check_gamma(gamma)
     k = 1.0 / (g - 1.0)
+    damping = check_real(shock_damping, "shock_damping")
+    if damping < 0:
+        raise ValueError(f"shock_damping: expected a weight κ >= 0, got {damping!r}")
     rho, u, p = ops.value(0), ops.value(1), ops.value(2)
+
+    def weighted(fn):
+        if damping == 0.0:
+            return fn
+
+        def damped(x, u_x, **values):
+            w = 1.0 / (damping * (u_x.abs() - u_x) + 1.0)
+            return w * fn(x, u_x=u_x, **values)
+
+        return damped
 
     def dx(c):
         return ops.partial([1, 0], c)
@@ -60,12 +83,15 @@ def euler_residuals_1d(gamma: float = 1.4) -> dict:
     def dt(c):
         return ops.partial([0, 1], c)
 
+    @weighted
     def mass(x, rho, u, rho_x, u_x, rho_t):
         return rho_t + rho_x * u + rho * u_x
 
+    @weighted
     def momentum(x, rho, u, rho_x, u_x, p_x, rho_t, u_t):
         return rho_t * u + rho * u_t + rho_x * u * u + 2.0 * rho * u * u_x + p_x
 
+    @weighted
     def energy(x, rho, u, p, rho_x, u_x, p_x, rho_t, u_t, p_t):
         e = k * p + 0.5 * rho * u * u
         e_t = k * p_t + 0.5 * rho_t * u * u + rho * u * u_t
@@ -223,7 +249,7 @@ class EulerSmooth(ZooProblem):
         x_bnd = uniform(m_bnd, lo, hi, generator, dtype)
         x_bnd = with_column(x_bnd, 0, 2.0 * (torch.arange(m_bnd) % 2).to(dtype))
         out = [pinnk.Term(k, op, x_res[: c[k]])
-               for k, op in euler_residuals_1d(self.gamma).items()]
+               for k, op in euler_residuals_1d(self.gamma, self.shock_damping).items()]
         out += _value_terms("initial", x_ini, c, self._exact, self.output_names)
         out += _value_terms("boundary", x_bnd, c, self._exact, self.output_names)
         return out
@@ -253,11 +279,14 @@ class RiemannProblem(ZooProblem):
             (alternating); before the waves reach the ends it equals the initial states.
 
     Parameters:
-        left, right: (ρ, u, p) with ρ > 0, p > 0 (default: Sod's states).
+        left: the left state (ρ, u, p) with ρ > 0, p > 0 (default: Sod's).
+        right: the right state (ρ, u, p) with ρ > 0, p > 0 (default: Sod's).
         x0: the position of the initial discontinuity, 0 < x0 < 1 (default 0.5).
         t_end: the final time > 0 (default 0.2).
         gamma: the ratio of specific heats > 1 (default 1.4).
         time_exponent: q > 0 of the residual points' time distribution (default 1: uniform).
+        shock_damping: κ >= 0 of the per-point residual weight 1/(κ(|u_x| − u_x) + 1) that damps
+            the residuals inside shocks (default 0: unweighted; see :func:`euler_residuals_1d`).
 
     Defaults keep ρ and p positive (``positive_outputs=(0, 2)``).
     """
@@ -270,12 +299,14 @@ class RiemannProblem(ZooProblem):
     exact = True
 
     def __init__(self, *, left=(1.0, 0.0, 1.0), right=(0.125, 0.0, 0.1), x0: float = 0.5,
-                 t_end: float = 0.2, gamma: float = 1.4, time_exponent: float = 1.0):
-        self._setup(left, right, x0, t_end, gamma, time_exponent)
+                 t_end: float = 0.2, gamma: float = 1.4, time_exponent: float = 1.0,
+                 shock_damping: float = 0.0):
+        self._setup(left, right, x0, t_end, gamma, time_exponent, shock_damping)
         self._set_params(left=self.left, right=self.right, x0=self.x0, t_end=self.t_end,
-                         gamma=self.gamma, time_exponent=self.time_exponent)
+                         gamma=self.gamma, time_exponent=self.time_exponent,
+                         shock_damping=self.shock_damping)
 
-    def _setup(self, left, right, x0, t_end, gamma, time_exponent) -> None:
+    def _setup(self, left, right, x0, t_end, gamma, time_exponent, shock_damping) -> None:
         from ._riemann import ExactRiemannSolver
         self.left = check_state(left, "left")
         self.right = check_state(right, "right")
@@ -285,6 +316,10 @@ class RiemannProblem(ZooProblem):
         self.t_end = check_real(t_end, "t_end", positive=True)
         self.gamma = _check_gamma(gamma)
         self.time_exponent = check_real(time_exponent, "time_exponent", positive=True)
+        self.shock_damping = check_real(shock_damping, "shock_damping")
+        if self.shock_damping < 0:
+            raise ValueError(f"shock_damping: expected a weight κ >= 0, got "
+                             f"{self.shock_damping!r}")
         self.solver = ExactRiemannSolver(self.left, self.right, gamma=self.gamma, x0=self.x0)
         self.domain = pinnk.Box((0.0, 0.0), (1.0, self.t_end))
         points = {"mass": 2000, "momentum": 2000, "energy": 2000}
@@ -311,7 +346,7 @@ class RiemannProblem(ZooProblem):
         x_bnd = uniform(m_bnd, lo, hi, generator, dtype)
         x_bnd = with_column(x_bnd, 0, (torch.arange(m_bnd) % 2).to(dtype))
         out = [pinnk.Term(k, op, x_res[: c[k]])
-               for k, op in euler_residuals_1d(self.gamma).items()]
+               for k, op in euler_residuals_1d(self.gamma, self.shock_damping).items()]
         out += _value_terms("initial", x_ini, c, self.solution(x_ini), self.output_names)
         out += _value_terms("boundary", x_bnd, c, self.solution(x_bnd), self.output_names)
         return out
@@ -331,7 +366,7 @@ class Sod(RiemannProblem):
     ρ*L = 0.42632, ρ*R = 0.26557, shock speed 1.75216 (design.md §5, Toro test 1). See
     :class:`RiemannProblem` for the terms.
 
-    Parameters: t_end (default 0.2), time_exponent (default 1).
+    Parameters: t_end (default 0.2), time_exponent (default 1), shock_damping (default 0).
     """
 
     name = "sod"
@@ -340,9 +375,11 @@ class Sod(RiemannProblem):
     RIGHT = (0.125, 0.0, 0.1)
     T_END = 0.2
 
-    def __init__(self, *, t_end: float = 0.2, time_exponent: float = 1.0):
-        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent)
-        self._set_params(t_end=self.t_end, time_exponent=self.time_exponent)
+    def __init__(self, *, t_end: float = 0.2, time_exponent: float = 1.0,
+                 shock_damping: float = 0.0):
+        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping)
+        self._set_params(t_end=self.t_end, time_exponent=self.time_exponent,
+                         shock_damping=self.shock_damping)
 
 
 class Lax(RiemannProblem):
@@ -352,7 +389,7 @@ class Lax(RiemannProblem):
     time is the usual t_end = 0.14 on [0, 1] (the rarefaction head reaches x ≈ 0.13 and the shock
     x ≈ 0.85, so no wave leaves the tube). See :class:`RiemannProblem` for the terms.
 
-    Parameters: t_end (default 0.14), time_exponent (default 1).
+    Parameters: t_end (default 0.14), time_exponent (default 1), shock_damping (default 0).
     """
 
     name = "lax"
@@ -361,9 +398,11 @@ class Lax(RiemannProblem):
     RIGHT = (0.5, 0.0, 0.571)
     T_END = 0.14
 
-    def __init__(self, *, t_end: float = 0.14, time_exponent: float = 1.0):
-        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent)
-        self._set_params(t_end=self.t_end, time_exponent=self.time_exponent)
+    def __init__(self, *, t_end: float = 0.14, time_exponent: float = 1.0,
+                 shock_damping: float = 0.0):
+        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping)
+        self._set_params(t_end=self.t_end, time_exponent=self.time_exponent,
+                         shock_damping=self.shock_damping)
 
 
 # -------------------------------------------------------------------------- isentropic vortex

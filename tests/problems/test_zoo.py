@@ -440,3 +440,30 @@ def test_targets_are_numpy_free_tensors():
         for t in problem.terms(4, gen(), torch.float64):
             y = t.target_values()
             assert y is None or (isinstance(y, torch.Tensor) and not isinstance(y, np.ndarray))
+
+
+def test_shock_damping_weights_each_residual_by_the_compression():
+    """κ > 0 multiplies every residual by w = 1/(κ(|u_x| − u_x) + 1): 1 where u_x >= 0,
+    1/(1 + 2κ|u_x|) in a compression."""
+    kappa = 0.3
+    plain = problems.get("sod")
+    damped = problems.get("sod", shock_damping=kappa)
+    assert damped.params["shock_damping"] == kappa
+
+    def model(x):  # u_x = −4 sin(4x)(1 + t) changes sign at x = π/4; ρ, p smooth and positive
+        return torch.stack([1.0 + 0.2 * torch.sin(3 * x[:, 0] + x[:, 1]),
+                            torch.cos(4 * x[:, 0]) * (1 + x[:, 1]),
+                            1.0 + 0.1 * x[:, 0] * x[:, 1]], dim=1)
+
+    a = plain.terms(64, gen(), torch.float64)
+    b = damped.terms(64, gen(), torch.float64)
+    x = a[0].points
+    u_x = -4.0 * torch.sin(4 * x[:, 0]) * (1 + x[:, 1])
+    assert (u_x < 0).any() and (u_x > 0).any()
+    w = 1.0 / (kappa * (u_x.abs() - u_x) + 1.0)
+    for ta, tb in zip(a, b):
+        if ta.is_residual:
+            torch.testing.assert_close(tb.residual(model), w * ta.residual(model), rtol=1e-12,
+                                       atol=1e-14)
+    with pytest.raises(ValueError, match=r"shock_damping: expected a weight κ >= 0"):
+        problems.get("lax", shock_damping=-1.0)
