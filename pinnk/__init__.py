@@ -3,11 +3,12 @@
 Public names: :mod:`pinnk.ops` (derivative-label operators), :class:`Term`, :class:`MLP` and its
 embeddings and output transforms, :func:`ntk` / :class:`Kernel` (the empirical multi-block NTK),
 :func:`angles`, :mod:`pinnk.weighting` (loss-weighting strategies), :mod:`pinnk.diagnostics`,
-:mod:`pinnk.analytic` (infinite-width kernels), :mod:`pinnk.io` (atomic writes) and the
-:class:`Problem` contract.
+:mod:`pinnk.analytic` (infinite-width kernels), :mod:`pinnk.io` (atomic writes),
+:mod:`pinnk.mesh` (meshio mesh domains), :mod:`pinnk.interop` (DeepXDE models and geometries;
+imports deepxde only when used) and the :class:`Problem` contract.
 """
 
-from . import analytic, diagnostics, io, ops, weighting
+from . import analytic, diagnostics, interop, io, mesh, ops, weighting
 from ._analytic import AnalyticKernel
 from ._kernel import Implementation, Kernel, angles, ntk
 from ._networks import MLP, Activation, FourierFeatures, PeriodicEmbedding, Positive, activation_names
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # modules
-    "ops", "weighting", "diagnostics", "io", "analytic",
+    "ops", "weighting", "diagnostics", "io", "analytic", "mesh", "interop",
     # terms, networks, problems
     "Term", "MLP", "Activation", "FourierFeatures", "PeriodicEmbedding", "Positive",
     "activation_names", "Problem", "Box", "Defaults",
