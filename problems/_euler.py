@@ -20,9 +20,13 @@ import torch
 import pinnk
 from pinnk import ops
 
-from ._base import ZooProblem, check_real, check_state, to_tensor, uniform, with_column
+from ._base import (ZooProblem, check_bool, check_positive_int, check_real, check_state, to_tensor,
+                    uniform, with_column)
 
-__all__ = ["euler_residuals_1d", "euler_residuals_2d", "EulerSmooth", "RiemannProblem", "Sod",
+#: the conserved variables of the 1D Euler equations, in the order of :func:`conserved_1d`
+CONSERVED = ("mass", "momentum", "energy")
+
+__all__ = ["euler_residuals_1d", "conserved_1d", "flux_1d", "ConservedIntegral", "euler_residuals_2d", "EulerSmooth", "RiemannProblem", "Sod",
            "Lax", "IsentropicVortex"]
 
 
@@ -187,6 +191,62 @@ def _names(prefixes, outputs) -> list[str]:
     return [f"{p}_{o}" for p in prefixes for o in outputs]
 
 
+# ---------------------------------------------------------------------- integral conservation
+def conserved_1d(y: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Conserved variables U = (ρ, ρu, E), E = p/(γ−1) + ρu²/2, from primitive (ρ, u, p).
+
+    ``y`` (..., 3) -> (..., 3), same dtype and device."""
+    rho, u, p = y.unbind(dim=-1)
+    return torch.stack([rho, rho * u, p / (gamma - 1.0) + 0.5 * rho * u * u], dim=-1)
+
+
+def flux_1d(y: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Euler fluxes F = (ρu, ρu² + p, u(E + p)) from primitive (ρ, u, p): (..., 3) -> (..., 3)."""
+    rho, u, p = y.unbind(dim=-1)
+    e = p / (gamma - 1.0) + 0.5 * rho * u * u
+    return torch.stack([rho * u, rho * u * u + p, u * (e + p)], dim=-1)
+
+
+class ConservedIntegral(pinnk.ops.Operator):
+    """The integral of one conserved variable over the tube at time t: a nonlocal label.
+
+    For a row (x, t) of the points (x is ignored) it returns
+
+        Q_k f(t) = (b − a) · (1/m) Σ_q U_k(f(ξ_q, t)),
+
+    the stratified Monte-Carlo estimate of ∫_a^b U_k(x, t) dx on fixed nodes ξ_q (one uniform
+    draw in each of m equal cells of [a, b], drawn when the term is built, so the estimate is
+    unbiased over resampling). U = (ρ, ρu, E) from the primitive outputs (ρ, u, p).
+
+    Matched to ∫ U_k(x, 0) dx + ∫_0^t (F_k(U(a, s)) − F_k(U(b, s))) ds (from the initial and
+    boundary data) it states the integral conservation law, which fixes the shock speed
+    (Rankine–Hugoniot) that the local residuals leave free when they are damped inside shocks.
+    """
+
+    linear = False
+
+    def __init__(self, component: int, nodes: torch.Tensor, length: float, gamma: float):
+        self.component = int(component)
+        self.nodes = nodes
+        self.length = float(length)
+        self.gamma = float(gamma)
+
+    @property
+    def order(self) -> int:
+        return 0
+
+    def apply(self, f, x: torch.Tensor) -> torch.Tensor:
+        n, m = x.shape[0], self.nodes.shape[0]
+        xi = self.nodes.to(device=x.device, dtype=x.dtype)
+        t = x[:, 1:2].expand(n, m)
+        pts = torch.stack([xi.expand(n, m), t], dim=-1).reshape(n * m, 2)
+        u = conserved_1d(f(pts), self.gamma)[:, self.component].reshape(n, m)
+        return self.length * u.mean(dim=1)
+
+    def __repr__(self) -> str:
+        return f"ConservedIntegral({('mass', 'momentum', 'energy')[self.component]})"
+
+
 # -------------------------------------------------------------------------------- euler-smooth
 class EulerSmooth(ZooProblem):
     """1D Euler with a smooth exact solution: a density wave advected by a uniform flow.
@@ -249,7 +309,7 @@ class EulerSmooth(ZooProblem):
         x_bnd = uniform(m_bnd, lo, hi, generator, dtype)
         x_bnd = with_column(x_bnd, 0, 2.0 * (torch.arange(m_bnd) % 2).to(dtype))
         out = [pinnk.Term(k, op, x_res[: c[k]])
-               for k, op in euler_residuals_1d(self.gamma, self.shock_damping).items()]
+               for k, op in euler_residuals_1d(self.gamma).items()]
         out += _value_terms("initial", x_ini, c, self._exact, self.output_names)
         out += _value_terms("boundary", x_bnd, c, self._exact, self.output_names)
         return out
@@ -287,6 +347,12 @@ class RiemannProblem(ZooProblem):
         time_exponent: q > 0 of the residual points' time distribution (default 1: uniform).
         shock_damping: κ >= 0 of the per-point residual weight 1/(κ(|u_x| − u_x) + 1) that damps
             the residuals inside shocks (default 0: unweighted; see :func:`euler_residuals_1d`).
+        conservation: add the terms "conservation_mass", "conservation_momentum" and
+            "conservation_energy" (default False): at sampled times t the integral of each
+            conserved variable over the tube (:class:`ConservedIntegral`, ``conservation_nodes``
+            stratified nodes in x) matched to its initial integral plus the boundary fluxes —
+            the integral form of the conservation laws, which fixes the shock speed.
+        conservation_nodes: the quadrature nodes m in x of those terms (default 128).
 
     Defaults keep ρ and p positive (``positive_outputs=(0, 2)``).
     """
@@ -300,13 +366,20 @@ class RiemannProblem(ZooProblem):
 
     def __init__(self, *, left=(1.0, 0.0, 1.0), right=(0.125, 0.0, 0.1), x0: float = 0.5,
                  t_end: float = 0.2, gamma: float = 1.4, time_exponent: float = 1.0,
-                 shock_damping: float = 0.0):
-        self._setup(left, right, x0, t_end, gamma, time_exponent, shock_damping)
+                 shock_damping: float = 0.0, conservation: bool = False,
+                 conservation_nodes: int = 128):
+        self._setup(left, right, x0, t_end, gamma, time_exponent, shock_damping, conservation,
+                    conservation_nodes)
         self._set_params(left=self.left, right=self.right, x0=self.x0, t_end=self.t_end,
                          gamma=self.gamma, time_exponent=self.time_exponent,
-                         shock_damping=self.shock_damping)
+                         **self._wave_params())
 
-    def _setup(self, left, right, x0, t_end, gamma, time_exponent, shock_damping) -> None:
+    def _wave_params(self) -> dict:
+        return {"shock_damping": self.shock_damping, "conservation": self.conservation,
+                "conservation_nodes": self.conservation_nodes}
+
+    def _setup(self, left, right, x0, t_end, gamma, time_exponent, shock_damping, conservation,
+               conservation_nodes) -> None:
         from ._riemann import ExactRiemannSolver
         self.left = check_state(left, "left")
         self.right = check_state(right, "right")
@@ -320,16 +393,57 @@ class RiemannProblem(ZooProblem):
         if self.shock_damping < 0:
             raise ValueError(f"shock_damping: expected a weight κ >= 0, got "
                              f"{self.shock_damping!r}")
+        self.conservation = check_bool(conservation, "conservation")
+        self.conservation_nodes = check_positive_int(conservation_nodes, "conservation_nodes")
         self.solver = ExactRiemannSolver(self.left, self.right, gamma=self.gamma, x0=self.x0)
         self.domain = pinnk.Box((0.0, 0.0), (1.0, self.t_end))
         points = {"mass": 2000, "momentum": 2000, "energy": 2000}
         points.update({f"initial_{o}": 1000 for o in self.output_names})
         points.update({f"boundary_{o}": 200 for o in self.output_names})
+        if self.conservation:
+            points.update({f"conservation_{k}": 32 for k in CONSERVED})
         self.defaults = pinnk.Defaults(width=64, depth=6, activation="tanh", steps=20000, lr=5e-4,
                                        points=points, positive_outputs=(0, 2))
 
     def _names(self) -> list[str]:
-        return ["mass", "momentum", "energy"] + _names(("initial", "boundary"), self.output_names)
+        names = ["mass", "momentum", "energy"] + _names(("initial", "boundary"),
+                                                         self.output_names)
+        return names + ([f"conservation_{k}" for k in CONSERVED] if self.conservation else [])
+
+    def conservation_targets(self, t: torch.Tensor, quadrature: int = 64) -> torch.Tensor:
+        """∫_0^1 U(x, 0) dx + ∫_0^t (F(U(0, s)) − F(U(1, s))) ds at times ``t`` (n,): (n, 3).
+
+        The initial integral is exact (piecewise-constant data); the boundary-flux integral uses
+        ``quadrature`` Gauss–Legendre nodes in s on the exact boundary states (the data of the
+        boundary terms), float64, returned in the dtype and device of ``t``."""
+        import numpy as np
+
+        g = self.gamma
+        left = torch.tensor(self.left, dtype=torch.float64)
+        right = torch.tensor(self.right, dtype=torch.float64)
+        initial = self.x0 * conserved_1d(left, g) + (1.0 - self.x0) * conserved_1d(right, g)
+        tt = t.detach().cpu().to(torch.float64).reshape(-1)
+        s_ref, w_ref = np.polynomial.legendre.leggauss(quadrature)
+        s = torch.as_tensor(0.5 * (s_ref + 1.0))[None, :] * tt[:, None]          # (n, q)
+        w = torch.as_tensor(0.5 * w_ref)[None, :] * tt[:, None]
+        flux = []
+        for xb in (0.0, 1.0):
+            pts = torch.stack([torch.full_like(s.reshape(-1), xb), s.reshape(-1)], dim=1)
+            flux.append(flux_1d(self.solution(pts), g).reshape(*s.shape, 3))
+        out = initial + ((flux[0] - flux[1]) * w[..., None]).sum(dim=1)
+        return out.to(dtype=t.dtype, device=t.device)
+
+    def _conservation_terms(self, c: dict, generator, dtype) -> list[pinnk.Term]:
+        m = self.conservation_nodes
+        cells = torch.arange(m, dtype=dtype)
+        nodes = (cells + torch.rand(m, generator=generator, dtype=dtype)) / m
+        n = max(c[f"conservation_{k}"] for k in CONSERVED)
+        t = self.t_end * torch.rand(n, generator=generator, dtype=dtype)
+        pts = torch.stack([torch.zeros_like(t), t], dim=1)
+        target = self.conservation_targets(t)
+        return [pinnk.Term(f"conservation_{k}", ConservedIntegral(j, nodes, 1.0, self.gamma),
+                           pts[: c[f"conservation_{k}"]], target[: c[f"conservation_{k}"], j])
+                for j, k in enumerate(CONSERVED)]
 
     def terms(self, n=None, generator=None, dtype=None) -> list[pinnk.Term]:
         dtype = self._dtype(dtype)
@@ -349,6 +463,8 @@ class RiemannProblem(ZooProblem):
                for k, op in euler_residuals_1d(self.gamma, self.shock_damping).items()]
         out += _value_terms("initial", x_ini, c, self.solution(x_ini), self.output_names)
         out += _value_terms("boundary", x_bnd, c, self.solution(x_bnd), self.output_names)
+        if self.conservation:
+            out += self._conservation_terms(c, generator, dtype)
         return out
 
     def solution(self, x: torch.Tensor) -> torch.Tensor:
@@ -366,7 +482,8 @@ class Sod(RiemannProblem):
     ρ*L = 0.42632, ρ*R = 0.26557, shock speed 1.75216 (design.md §5, Toro test 1). See
     :class:`RiemannProblem` for the terms.
 
-    Parameters: t_end (default 0.2), time_exponent (default 1), shock_damping (default 0).
+    Parameters: t_end (default 0.2), time_exponent (default 1), shock_damping (default 0),
+    conservation (default False), conservation_nodes (default 128).
     """
 
     name = "sod"
@@ -376,10 +493,12 @@ class Sod(RiemannProblem):
     T_END = 0.2
 
     def __init__(self, *, t_end: float = 0.2, time_exponent: float = 1.0,
-                 shock_damping: float = 0.0):
-        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping)
+                 shock_damping: float = 0.0, conservation: bool = False,
+                 conservation_nodes: int = 128):
+        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping,
+                    conservation, conservation_nodes)
         self._set_params(t_end=self.t_end, time_exponent=self.time_exponent,
-                         shock_damping=self.shock_damping)
+                         **self._wave_params())
 
 
 class Lax(RiemannProblem):
@@ -389,7 +508,8 @@ class Lax(RiemannProblem):
     time is the usual t_end = 0.14 on [0, 1] (the rarefaction head reaches x ≈ 0.13 and the shock
     x ≈ 0.85, so no wave leaves the tube). See :class:`RiemannProblem` for the terms.
 
-    Parameters: t_end (default 0.14), time_exponent (default 1), shock_damping (default 0).
+    Parameters: t_end (default 0.14), time_exponent (default 1), shock_damping (default 0),
+    conservation (default False), conservation_nodes (default 128).
     """
 
     name = "lax"
@@ -399,10 +519,12 @@ class Lax(RiemannProblem):
     T_END = 0.14
 
     def __init__(self, *, t_end: float = 0.14, time_exponent: float = 1.0,
-                 shock_damping: float = 0.0):
-        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping)
+                 shock_damping: float = 0.0, conservation: bool = False,
+                 conservation_nodes: int = 128):
+        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping,
+                    conservation, conservation_nodes)
         self._set_params(t_end=self.t_end, time_exponent=self.time_exponent,
-                         shock_damping=self.shock_damping)
+                         **self._wave_params())
 
 
 # -------------------------------------------------------------------------- isentropic vortex
