@@ -1,7 +1,9 @@
 """pinnk solvers: training (with NTK-driven loss weights), exports and the benchmark runner."""
 
 from ._optim import Adam, AdamLBFGS, LBFGS, optimizer_from_spec
+from ._report import Recommendation, TraceOutcome, WeightReport, WeightSetting, report_weights
 from ._train import Trainer, TrainingError, TrainResult, build_model, model_config, train
 
 __all__ = ["train", "Trainer", "TrainResult", "TrainingError", "Adam", "LBFGS", "AdamLBFGS",
-           "optimizer_from_spec", "build_model", "model_config"]
+           "optimizer_from_spec", "build_model", "model_config", "report_weights", "WeightReport",
+           "WeightSetting", "TraceOutcome", "Recommendation"]
