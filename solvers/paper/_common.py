@@ -116,3 +116,95 @@ def run_experiment(module, ctx: Context, *, echo: Callable[[str], None] | None =
         echo(f"{name}: {ctx.mode} mode in {wall:.1f} s -> {ctx.out}")
     return {"name": name, "mode": ctx.mode, "files": [str(f) for f in files],
             "verdict": verdict, "wall_time_s": wall}
+
+
+# --------------------------------------------------------------------- shared training helpers
+def log_steps(steps: int, count: int = 60) -> list[int]:
+    """About ``count`` distinct step indices in [0, steps], log-spaced, with 0 and ``steps``."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps: expected a non-negative int, got {steps!r}")
+    if steps == 0:
+        return [0]
+    import numpy as np
+
+    grid = np.unique(np.round(np.logspace(0, np.log10(steps), max(count - 1, 1))).astype(int))
+    return [0] + [int(s) for s in grid if 0 < s <= steps] + ([steps] if grid[-1] != steps else [])
+
+
+def partial_losses(model, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-term mean losses of a value term and first-partial terms at shared points, in one pass.
+
+    Term 0 is the value f(x) with labels ``labels[:, 0]``; term k ≥ 1 is ∂f/∂x_k (``ops.partial``
+    of the k-th unit multi-index) with labels ``labels[:, k]``. All terms sit at the points ``x``
+    (n, d); ``labels`` is (n, T) with 1 ≤ T ≤ d + 1. Returns the losses (T,),
+
+        L_k = ‖r_k‖² / (2n),   r_k = D_k f(x) − labels[:, k]
+
+    — the same values as ``pinnk.Term(..., ops.partial(e_k), x, labels[:, k]).loss(model)``, from
+    one Taylor-stream pass of a :class:`pinnk.MLP` (``model.taylor``) with the unit tangents
+    e_1..e_{T−1} instead of one pass per term (about 2× faster for three terms).
+    """
+    if x.ndim != 2 or labels.ndim != 2 or labels.shape[0] != x.shape[0]:
+        raise ValueError(f"labels: expected shape (n, T) with n = {x.shape[0] if x.ndim else '?'} "
+                         f"rows like x, got {tuple(labels.shape)} for x {tuple(x.shape)}")
+    T = labels.shape[1]
+    if not 1 <= T <= x.shape[1] + 1:
+        raise ValueError(f"labels: expected 1 to {x.shape[1] + 1} columns (value and first "
+                         f"partials), got {T}")
+    eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+    tangents = [eye[k].expand_as(x) for k in range(T - 1)]
+    f, df, _ = model.taylor(x, tangents)
+    outs = [f[:, 0]] + [t[:, 0] for t in df]
+    return torch.stack([0.5 * ((o - labels[:, k]) ** 2).mean() for k, o in enumerate(outs)])
+
+
+def train_full_batch(model, x: torch.Tensor, labels: torch.Tensor, weights, *, steps: int,
+                     optimizer: str, lr: float, record: list[int] | None = None) -> dict:
+    """Full-batch training of ``L = Σ_k w_k L_k`` (:func:`partial_losses`), plain and explicit.
+
+    Args:
+        model: a :class:`pinnk.MLP` (trained in place).
+        x: points (n, d); labels: (n, T) (see :func:`partial_losses`).
+        weights: (T,) loss weights w_k ≥ 0.
+        steps: the number of optimiser steps.
+        optimizer: ``"gd"`` (θ ← θ − lr ∇L, the discretised gradient flow of the NTK analysis)
+            or ``"adam"`` (torch.optim.Adam with default betas).
+        lr: the step size.
+        record: the step indices at which the per-term losses are recorded (default
+            :func:`log_steps`); the losses at step k are those *before* update k+1.
+
+    Returns ``{"steps": [k], "losses": tensor (len(record), T)}`` (float64, detached). Raises a
+    RuntimeError naming the step when the loss becomes NaN or Inf.
+    """
+    if optimizer not in ("gd", "adam"):
+        raise ValueError(f"optimizer: expected 'gd' or 'adam', got {optimizer!r}")
+    record = log_steps(steps) if record is None else sorted(set(int(s) for s in record))
+    w = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
+    if w.shape != (labels.shape[1],):
+        raise ValueError(f"weights: expected {labels.shape[1]} weights, got shape {tuple(w.shape)}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else \
+        torch.optim.SGD(params, lr=lr)
+    want = set(record)
+    rows = []
+    for k in range(steps + 1):
+        losses = partial_losses(model, x, labels)
+        if k in want:
+            rows.append(losses.detach().to(torch.float64))
+        if k == steps:
+            break
+        total = (w * losses).sum()
+        if not bool(torch.isfinite(total)):
+            raise RuntimeError(f"training: the loss became {float(total)} at step {k}")
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+    return {"steps": [s for s in record if s <= steps], "losses": torch.stack(rows)}
+
+
+def progress(ctx: Context, message: str) -> None:
+    """Print a progress line to stderr when ``ctx.progress`` is set."""
+    if ctx.progress:
+        import sys
+
+        print(message, file=sys.stderr, flush=True)
