@@ -394,10 +394,13 @@ def gaussian_expectation(a: Any, b: Any, c: Any, activation: str | Activation = 
     """G_{p,q}(a, b, c) = E[φ^{(p)}(u) φ^{(q)}(v)] for (u, v) ~ N(0, [[a, c], [c, b]]).
 
     Args:
-        a, b, c: variances and covariance, tensors of one broadcastable shape (a, b ≥ 0,
-            c² ≤ ab).
+        a: the variance of u, a tensor (a ≥ 0); a, b and c broadcast to one shape.
+        b: the variance of v, a tensor (b ≥ 0).
+        c: the covariance of u and v, a tensor (c² ≤ ab).
         activation: φ, a name of :func:`pinnk.activation_names` or an :class:`Activation`.
-        p, q: derivative orders (q defaults to p); the closed forms cover (0, 0) and (1, 1).
+        p: the derivative order of the first factor; the closed forms cover (p, q) = (0, 0)
+            and (1, 1).
+        q: the derivative order of the second factor (default p).
         method: ``"auto"`` (the closed form when there is one for (p, q), else quadrature),
             ``"closed_form"`` or ``"quadrature"``.
         quadrature: the Gauss–Hermite order per dimension (default :data:`DEFAULT_QUADRATURE`).
@@ -571,12 +574,13 @@ class AnalyticKernel:
         x2)]).block(0, 1)`` (paper appendix A.1: Θ' = ∂_h Θ in x, Θ'' = ∂_{h'} Θ' in x').
 
         Args:
-            op_a, op_b: linear :mod:`pinnk.ops` operators (``value``, ``directional`` of any
+            op_a: a linear :mod:`pinnk.ops` operator (``value``, ``directional`` of any
                 order with a constant or field direction, ``partial``, ``laplacian``,
-                ``transport``, linear combinations with constant or field coefficients);
-                ``op_b`` defaults to ``op_a``. Monomials on different output components do not
-                couple (their kernel is 0).
-            x1: (n1, d) points of op_a; x2: (n2, d) points of op_b (default x1).
+                ``transport``, linear combinations with constant or field coefficients).
+                Monomials on different output components do not couple (their kernel is 0).
+            x1: (n1, d) points of op_a.
+            op_b: the operator at ``x2``, of the same kinds (default ``op_a``).
+            x2: (n2, d) points of op_b (default x1).
             kernel: ``"ntk"`` (Θ) or ``"nngp"`` (Σ, the prior covariance of the derivatives).
 
         Derivatives are taken per point pair by reverse-mode autograd on a grid of pairs (a

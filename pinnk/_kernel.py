@@ -358,7 +358,7 @@ def ntk(model: torch.nn.Module, terms: Sequence[Term], implementation: str = "au
 
     Θ_ij = J_i J_jᵀ with J_i = ∇_θ r_i ∈ R^{n_i × P} (paper Prop. 1, eq. 6–7, A-15).
 
-    Main arguments:
+    Args:
         model: a :class:`pinnk.MLP` or any ``nn.Module`` mapping (n, d) -> (n, out) row-wise.
         terms: the :class:`pinnk.Term` list (any operators, any derivative order).
         implementation: ``"auto"``, ``"structured"`` or ``"jacobian"`` (see :class:`Implementation`).

@@ -277,7 +277,8 @@ class MLP(nn.Module):
             (relu only for value terms) or an :class:`Activation`.
         parametrization: ``"standard"``: Glorot-normal weights, zero biases, c_w = 1, c_b = 1;
             ``"ntk"``: W, b ~ N(0, 1), c_w = σ_w/√fan_in, c_b = σ_b (Jacot et al. 2018).
-        sigma_w, sigma_b: the NTK-parametrisation scales (σ_b = 0.1 as in Jacot et al.).
+        sigma_w: the NTK-parametrisation weight scale σ_w.
+        sigma_b: the NTK-parametrisation bias scale σ_b (0.1 as in Jacot et al.).
         embedding: an optional fixed input embedding E (a module with an ``out_dim``, e.g.
             :class:`FourierFeatures` or :class:`PeriodicEmbedding`).
         output_transform: an optional T(x, y) -> y (e.g. :class:`Positive`, or a hard boundary

@@ -230,7 +230,8 @@ class VariableTransport(ZooProblem):
 
     Parameters:
         T: the final time > 0 (default 1).
-        rtol, atol: tolerances of the reference ODE solve (defaults 1e-10, 1e-12).
+        rtol: the relative tolerance of the reference ODE solve (default 1e-10).
+        atol: the absolute tolerance of the reference ODE solve (default 1e-12).
     """
 
     name = "variable-transport"

@@ -138,7 +138,8 @@ def relative_l2(pred: Any, ref: Any, names: Sequence[str] | None = None) -> np.n
     """Per-output relative L2 error ‖pred[:, j] − ref[:, j]‖₂ / ‖ref[:, j]‖₂.
 
     Args:
-        pred, ref: arrays or tensors of the same shape (N, out) or (N,) (one output).
+        pred: predicted values, an array or tensor of shape (N, out) or (N,) (one output).
+        ref: reference values of the same shape as ``pred``.
         names: optional output names, used in the note about zero reference columns.
 
     Returns:

@@ -490,7 +490,7 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
     step. A NaN/Inf in any loss term raises :class:`TrainingError` naming the term and the step;
     the last good checkpoint is kept.
 
-    Main arguments:
+    Args:
         problem: a :class:`pinnk.Problem`.
         model: any ``nn.Module`` (n, d) -> (n, out); default a :class:`pinnk.MLP` built from the
             problem's defaults and ``model_options`` (width, depth, activation, embedding,
@@ -506,13 +506,12 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
             plots), or None to write nothing.
         resume: continue from ``out/checkpoint.pt``; an interrupted run resumed ends with the
             same history as an uninterrupted one.
-
-    Other arguments:
         points: points per term (int, mapping name -> count, or None for the defaults).
         resample_every: draw new collocation points every K steps (0: never).
         ntk_every: steps between diagnostics (0: none; default steps/10).
         probe_points: points per term for the diagnostics.
-        checkpoint_every, log_every: intervals (defaults steps/10 and steps/2000).
+        checkpoint_every: steps between checkpoints (default steps/10).
+        log_every: steps between history records (default steps/2000).
         export: write the solution exports and plots.
         progress: show a progress bar with the loss and the weights.
         compile: compile the network's Taylor-stream pass with ``torch.compile`` (pinnk.MLP
