@@ -32,12 +32,44 @@ class Box:
         return len(self.lower)
 
     def sample(self, n: int, generator: torch.Generator | None = None,
-               dtype: torch.dtype | None = None) -> torch.Tensor:
-        """n points uniform in the box, shape (n, d)."""
+               dtype: torch.dtype | None = None, *, device: Any = None) -> torch.Tensor:
+        """n points uniform in the box, shape (n, d), ``dtype`` (default torch's default) on
+        ``device`` (drawn on the CPU, so a seeded generator gives the same points everywhere)."""
         n = check_int(n, "n", minimum=1)
         lo = torch.tensor(self.lower, dtype=dtype or torch.get_default_dtype())
         hi = torch.tensor(self.upper, dtype=lo.dtype)
-        return lo + (hi - lo) * torch.rand(n, self.dim, generator=generator, dtype=lo.dtype)
+        x = lo + (hi - lo) * torch.rand(n, self.dim, generator=generator, dtype=lo.dtype)
+        return x.to(device=device) if device is not None else x
+
+    def sample_boundary(self, n: int, generator: torch.Generator | None = None,
+                        dtype: torch.dtype | None = None, *,
+                        device: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """n points uniform on the boundary of the box and their outward unit normals.
+
+        A face {x_k = lower_k} or {x_k = upper_k} is drawn with probability proportional to its
+        (d−1)-volume Π_{j≠k} (upper_j − lower_j) (in 1D the two end points, equally likely), then
+        a uniform point on it; its normal is −e_k or +e_k. The same protocol as
+        :class:`pinnk.mesh.MeshDomain` and :class:`pinnk.interop.deepxde.Geometry`.
+
+        Returns:
+            points (n, d) and normals (n, d), ``dtype`` (default torch's default) on ``device``.
+        """
+        n = check_int(n, "n", minimum=1)
+        dt = dtype or torch.get_default_dtype()
+        lo = torch.tensor(self.lower, dtype=torch.float64)
+        hi = torch.tensor(self.upper, dtype=torch.float64)
+        sides = hi - lo
+        d = self.dim
+        face_area = torch.stack([sides[torch.arange(d) != k].prod() for k in range(d)])
+        probs = face_area.repeat_interleave(2)  # faces (k, lower), (k, upper), k = 0..d-1
+        face = torch.multinomial(probs, n, replacement=True, generator=generator)
+        k, upper = face // 2, (face % 2).bool()
+        x = lo + sides * torch.rand(n, d, generator=generator, dtype=torch.float64)
+        rows = torch.arange(n)
+        x[rows, k] = torch.where(upper, hi[k], lo[k])
+        normals = torch.zeros(n, d, dtype=torch.float64)
+        normals[rows, k] = torch.where(upper, 1.0, -1.0).to(torch.float64)
+        return x.to(dtype=dt, device=device), normals.to(dtype=dt, device=device)
 
     def grid(self, resolution: int | Sequence[int], dtype: torch.dtype | None = None):
         """A tensor-product grid: points (Π r_k, d) and the grid shape (r_0, ..., r_{d−1}),
