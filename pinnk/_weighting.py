@@ -311,21 +311,21 @@ class Causal(Weighting):
             slabs = torch.tensor_split((r * r)[order], self.chunks)
             Lk = torch.stack([s.mean() for s in slabs if s.numel() > 0])
             w = torch.exp(-self.epsilon * torch.cumsum(Lk.detach(), 0) + self.epsilon * Lk.detach())
-            mins.append(float(w.min()))
+            mins.append(w.min())
             out.append(0.5 * (w * Lk).mean())
-        if mins:
-            self._min_weight = min(mins)
+        if mins:  # kept on the device: read (one synchronisation) only when reported
+            self._min_weight = torch.stack(mins).min()
         return out
 
     def update(self, step, model, terms, losses) -> bool:
         return self.inner.update(step, model, terms, losses)
 
     def info(self) -> dict:
-        return {"causal_min_weight": self._min_weight}
+        return {"causal_min_weight": float(self._min_weight)}
 
     def state_dict(self) -> dict:
         return {"inner": self.inner.state_dict(), "names": self._names,
-                "min_weight": self._min_weight}
+                "min_weight": float(self._min_weight)}
 
     def load_state_dict(self, state) -> None:
         self._names = list(state["names"])
