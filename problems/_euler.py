@@ -378,6 +378,13 @@ class RiemannProblem(ZooProblem):
         return {"shock_damping": self.shock_damping, "conservation": self.conservation,
                 "conservation_nodes": self.conservation_nodes}
 
+    def _preset(self, t_end, time_exponent, shock_damping, conservation, conservation_nodes):
+        """Set up a named tube (class attributes LEFT, RIGHT; x0 = 0.5, γ = 1.4)."""
+        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping,
+                    conservation, conservation_nodes)
+        self._set_params(t_end=self.t_end, time_exponent=self.time_exponent,
+                         **self._wave_params())
+
     def _setup(self, left, right, x0, t_end, gamma, time_exponent, shock_damping, conservation,
                conservation_nodes) -> None:
         from ._riemann import ExactRiemannSolver
@@ -492,13 +499,9 @@ class Sod(RiemannProblem):
     RIGHT = (0.125, 0.0, 0.1)
     T_END = 0.2
 
-    def __init__(self, *, t_end: float = 0.2, time_exponent: float = 1.0,
-                 shock_damping: float = 0.0, conservation: bool = False,
-                 conservation_nodes: int = 128):
-        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping,
-                    conservation, conservation_nodes)
-        self._set_params(t_end=self.t_end, time_exponent=self.time_exponent,
-                         **self._wave_params())
+    def __init__(self, *, t_end: float = 0.2, time_exponent: float = 1.0, shock_damping: float = 0.0,
+                 conservation: bool = False, conservation_nodes: int = 128):
+        self._preset(t_end, time_exponent, shock_damping, conservation, conservation_nodes)
 
 
 class Lax(RiemannProblem):
@@ -518,13 +521,9 @@ class Lax(RiemannProblem):
     RIGHT = (0.5, 0.0, 0.571)
     T_END = 0.14
 
-    def __init__(self, *, t_end: float = 0.14, time_exponent: float = 1.0,
-                 shock_damping: float = 0.0, conservation: bool = False,
-                 conservation_nodes: int = 128):
-        self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping,
-                    conservation, conservation_nodes)
-        self._set_params(t_end=self.t_end, time_exponent=self.time_exponent,
-                         **self._wave_params())
+    def __init__(self, *, t_end: float = 0.14, time_exponent: float = 1.0, shock_damping: float = 0.0,
+                 conservation: bool = False, conservation_nodes: int = 128):
+        self._preset(t_end, time_exponent, shock_damping, conservation, conservation_nodes)
 
 
 # -------------------------------------------------------------------------- isentropic vortex
