@@ -14,26 +14,12 @@ import torch
 
 import problems
 from solvers import _cli
-from solvers._cli import main, parse_params, parse_points, parse_value
+from solvers._cli import parse_params, parse_points, parse_value
 from solvers._train import CHECKPOINT, Trainer, TrainingError
+from cli_util import assert_one_line_error, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--steps", "20", "--points", "32", "--width", "8", "--depth", "1", "--quiet"]
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(err, *fragments):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("pinnk: error: "), err
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 def strip_time(history):

@@ -18,27 +18,13 @@ from solvers._cli import main
 from solvers._report import (Recommendation, TraceOutcome, WeightSetting, equivalent_weight,
                              parse_grid, parse_values, report_weights)
 from solvers._train import Trainer, TrainingError
+from cli_util import assert_one_line_error, run_cli
 
 STEPS = 60
 # every=20: the trace rule updates at steps 0, 20 and 40, so its final weight differs from init
 ARGS = ["report", "weights", "poisson-1d", "--grid", "0.1:10:3", "--steps", str(STEPS),
         "--points", "residual=64", "--trace", "trace:every=20", "--quiet"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(err, *fragments):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("pinnk: error: "), err
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 def read_json(path):
