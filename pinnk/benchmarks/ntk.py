@@ -95,8 +95,11 @@ def peak_memory(case: str, n: int, width: int, device: str, impl: str) -> int:
 
 
 def run(n: int = 256, width: int = 200, repeats: int = 3, device: str = "cpu",
-        cases=("a", "b")) -> list[dict]:
-    """Measure both cases; returns one dict per case with times, ratios, memory and error."""
+        cases=("a", "b"), memory: bool = True) -> list[dict]:
+    """Measure both cases; returns one dict per case with times, ratios, memory and error.
+
+    ``memory=False`` skips the peak-memory measurement (its child processes take seconds); the
+    memory entries are then None."""
     results = []
     for case in cases:
         _time_once(case, min(n, 8), width, device, "jacobian")  # warm-up (imports, kernels)
@@ -109,17 +112,29 @@ def run(n: int = 256, width: int = 200, repeats: int = 3, device: str = "cpu",
             t, Ms = _time_once(case, n, width, device, "structured")
             ts.append(t)
         err = float((Mj - Ms).norm() / Mj.norm())
-        mj = peak_memory(case, n, width, device, "jacobian")
-        ms = peak_memory(case, n, width, device, "structured")
+        mj = peak_memory(case, n, width, device, "jacobian") if memory else None
+        ms = peak_memory(case, n, width, device, "structured") if memory else None
         results.append({
             "case": "[f, d_h f]" if case == "a" else "[f, laplacian f]",
             "n_per_term": n, "width": width, "device": device,
             "jacobian_s": statistics.median(tj), "structured_s": statistics.median(ts),
             "time_ratio": statistics.median(tj) / statistics.median(ts),
             "jacobian_peak_bytes": mj, "structured_peak_bytes": ms,
-            "memory_ratio": mj / max(ms, 1), "rel_diff": err,
+            "memory_ratio": mj / max(ms, 1) if memory else None, "rel_diff": err,
         })
     return results
+
+
+def measure(n: int = 256, width: int = 200, repeats: int = 3, device: str = "cpu",
+            memory: bool = True) -> dict:
+    """The ratios of :func:`run`, for callers (``pinnk bench perf``).
+
+    Returns ``{"cases": run(...), "time_ratio": {case: jacobian/structured time},
+    "memory_ratio": {case: jacobian/structured peak memory, or None without memory}}``.
+    """
+    rows = run(n, width, repeats, device, memory=memory)
+    return {"cases": rows, "time_ratio": {r["case"]: r["time_ratio"] for r in rows},
+            "memory_ratio": {r["case"]: r["memory_ratio"] for r in rows}}
 
 
 def main(argv=None) -> int:
