@@ -223,7 +223,9 @@ class GradNorm(_Smoothed):
         λ̂_i = max_θ |∇_θ L_r| / mean_θ |∇_θ L_i|,   λ_i ← α λ_i + (1 − α) λ̂_i
 
     for every term i that is not a PDE residual; residual terms (zero target, derivative
-    operator) keep λ = 1 and the max runs over all of them. Every ``every`` steps.
+    operator) keep λ = 1 and the max runs over all of them. Every ``every`` steps. With no
+    residual term (a regression with derivative labels) or only residual terms there is nothing
+    to balance against, and the weights stay as they are.
 
     Args:
         every: steps between updates.
