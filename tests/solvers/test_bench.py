@@ -18,6 +18,7 @@ import pinnk
 import problems
 from solvers import _bench as B
 from solvers._cli import main
+from cli_util import assert_one_line_error, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,21 +50,6 @@ def tiny_suite(tmp_path, extra="", name="tiny.toml"):
     path = tmp_path / name
     path.write_text(TINY + extra)
     return path
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(err, *fragments):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("pinnk: error: "), err
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 def rows_of(out_dir):
@@ -105,7 +91,7 @@ def test_every_suite_runs_fixed_trace_gradnorm_and_causal_where_time_dependent(n
         assert case.time_dependent == time_dep
         # the budget is resolved completely (what the key hashes)
         assert set(B.BUDGET_KEYS) <= set(case.budget)
-        assert set(case.budget["points"]) == set(problems.get(case.problem).term_names())
+        assert set(case.budget["points"]) == set(problems.get(case.problem, **case.params).term_names())
 
 
 def test_references_stand_only_where_the_budget_is_the_published_one():
