@@ -991,6 +991,8 @@ class Cell:
     wall_time_s: float | None
     lambda_min: float | None
     reasons: list = field(default_factory=list)
+    #: mean over the ok seeds of the mean cos α over the (regular, residual) term pairs
+    cos_mean: float | None = None
 
 
 @dataclass
@@ -1039,12 +1041,32 @@ def summarize(rows: Iterable[Mapping], specs: Sequence[RunSpec], suite: Suite) -
                                statistics.fmean(walls) if walls else None,
                                statistics.fmean(lmins) if lmins else None,
                                [f"seed {r['seed']}: {r.get('reason')}" for r in rs
-                                if r.get("status") != "ok"])
+                                if r.get("status") != "ok"], _mean_cos(ok))
     return Summary(suite.name, cases, methods, cells, len(wanted))
+
+
+def _mean_cos(rows: Sequence[Mapping]) -> float | None:
+    """Mean over runs of the mean (over term pairs) of the mean per-point cos α, from each
+    run's last diagnostics record; None when no run recorded angles."""
+    per_run = []
+    for r in rows:
+        means = [s["mean"] for s in (r.get("angles") or {}).values()
+                 if isinstance(s, Mapping) and s.get("mean") is not None]
+        if means:
+            per_run.append(statistics.fmean(means))
+    return statistics.fmean(per_run) if per_run else None
 
 
 def _fmt(x: float | None) -> str:
     return "" if x is None else f"{x:.2e}"
+
+
+def _ntk_text(cell: Cell | None) -> str:
+    if cell is None or (cell.lambda_min is None and cell.cos_mean is None):
+        return "—"
+    parts = [f"λ_min {cell.lambda_min:.1e}" if cell.lambda_min is not None else "",
+             f"cos α {cell.cos_mean:+.2f}" if cell.cos_mean is not None else ""]
+    return ", ".join(p for p in parts if p)
 
 
 def _cell_text(cell: Cell | None, output: str) -> str:
@@ -1095,6 +1117,17 @@ def markdown(summary: Summary) -> str:
             row.append("; ".join(r.text() for r in case.references
                                  if r.output == case.output) or "")
         lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "## NTK diagnostics at the end of training", "",
+              "λ_min of Θ* (with the run's final weights) on the probe points and the mean cos α "
+              "between each regular and each residual/derivative term, from each run's last "
+              "diagnostics record, mean over the seeds. Θ* is computed in float64; a λ_min of "
+              "either sign at the round-off level of λ_max (|λ_min| ≲ 1e-12 λ_max) means Θ* is "
+              "singular on the probe points (more points than the network resolves).", "",
+              "| problem | " + " | ".join(ms) + " |", "|" + "---|" * (len(ms) + 1)]
+    for case in summary.cases:
+        lines.append(f"| {case.label} | " + " | ".join(
+            "n/a" if m not in case.methods else _ntk_text(summary.cells.get((case.label, m)))
+            for m in ms) + " |")
     lines += ["", "## Cases", "", "| problem | parameters | budget | mean wall time per run |",
               "|---|---|---|---|"]
     for case in summary.cases:
@@ -1134,7 +1167,7 @@ def _other_references(summary: Summary) -> list:
 
 CSV_FIELDS = ("suite", "case", "problem", "params", "method", "weighting", "output", "n_ok",
               "n_failed", "mean", "std", "min", "max", "best", "mean_wall_time_s",
-              "mean_lambda_min", "reference")
+              "mean_lambda_min", "mean_cos", "reference")
 
 
 def csv_text(summary: Summary, methods: Mapping | None = None) -> str:
@@ -1157,7 +1190,7 @@ def csv_text(summary: Summary, methods: Mapping | None = None) -> str:
                             (methods or {}).get(m, ""), out, cell.n_ok, cell.n_failed,
                             _num(mean), _num(std), _num(lo), _num(hi),
                             int(m == best and out == case.output), _num(cell.wall_time_s),
-                            _num(cell.lambda_min), ref])
+                            _num(cell.lambda_min), _num(cell.cos_mean), ref])
     return buf.getvalue()
 
 

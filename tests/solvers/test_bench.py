@@ -284,7 +284,20 @@ def test_summary_table_matches_the_rows(quick_local, tmp_path, capsys):
             else:
                 assert t["std"] == ""
             assert float(t["min"]) == min(vals) and float(t["max"]) == max(vals)
+            # the NTK diagnostics beside the error: λ_min(Θ*) and the mean cos α of the rows
+            runs = [r for r in rows if (r["case"], r["method"]) == (t["case"], t["method"])]
+            lmins = [r["lambda_min"] for r in runs if r.get("lambda_min") is not None]
+            assert float(t["mean_lambda_min"]) == pytest.approx(statistics.fmean(lmins),
+                                                                rel=1e-12)
+            cos = [statistics.fmean(s["mean"] for s in r["angles"].values()) for r in runs
+                   if r.get("angles")]
+            if cos:
+                assert float(t["mean_cos"]) == pytest.approx(statistics.fmean(cos), rel=1e-12)
+                assert -1.0 <= float(t["mean_cos"]) <= 1.0
+            else:
+                assert t["mean_cos"] == ""
         md = (out / "summary.md").read_text()
+        assert "## NTK diagnostics at the end of training" in md
         for case in suite.cases:
             mine = [t for t in table if t["case"] == case.label and t["output"] == case.output]
             best = min(mine, key=lambda t: float(t["mean"]))
