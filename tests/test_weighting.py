@@ -153,7 +153,24 @@ def test_trace_ntk_clips_weights_of_vanishing_kernels():
     tiny = pinnk.Term("tiny", 1e-6 * ops.value(), terms[1].points)
     w = TraceNTK(max_weight=1e4)
     w.setup(["pde", "bc", "tiny"])
-    with pytest.warns(UserWarning, match=r"TraceNTK: the trace-rule weight of \['tiny'\] exceeds "
-                                         r"max_weight=10000"):
+    with pytest.warns(UserWarning, match=r"TraceNTK: the weight of \['tiny'\] exceeds "
+                                         r"max_weight=10000 \(its kernel nearly vanishes\)"):
         lam = w.compute(model, terms + [tiny])
     assert float(lam[2]) == 1e4 and float(lam[0]) < 1e4
+
+
+def test_gradnorm_clips_the_weight_of_a_fitted_term():
+    """Once a term is fitted its mean gradient magnitude → 0 and λ̂ = max|∇L_r|/mean|∇L_i|
+    grows without bound; GradNorm clips new weights at max_weight with a warning."""
+    model, terms = _setup()
+    w = GradNorm(every=1, momentum=0.0, max_weight=50.0)
+    w.setup([t.name for t in terms])
+    # a tiny boundary loss: the loss of the fitted term is scaled so its gradient nearly vanishes
+    losses = [terms[0].loss(model), 1e-9 * terms[1].loss(model)]
+    with pytest.warns(UserWarning, match=r"GradNorm: the weight of \['bc'\] exceeds "
+                                         r"max_weight=50 \(its gradients nearly vanish\)"):
+        assert w.update(0, model, terms, losses)
+    assert w.weights.tolist() == [1.0, 50.0]
+    assert GradNorm(max_weight=7.0).config()["max_weight"] == 7.0
+    with pytest.raises(ValueError, match="max_weight"):
+        GradNorm(max_weight=0.0)
