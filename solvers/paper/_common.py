@@ -39,6 +39,8 @@ class Context:
             raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed: expected an int, got {type(self.seed).__name__}")
+        if self.seed < 0:
+            raise ValueError(f"seed: expected an integer >= 0, got {self.seed}")
         self.out = Path(self.out)
         self.device = torch.device(self.device)
 

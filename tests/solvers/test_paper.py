@@ -53,6 +53,13 @@ def test_unknown_experiment_exits_2(capsys):
     assert "'nope'" in err[0] and all(n in err[0] for n in OURS)
 
 
+def test_negative_seed_exits_2_before_running(capsys, tmp_path):
+    assert _cli.main(["paper", "prop1", "--seed", "-1", "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["pinnk: error: seed: expected an integer >= 0, got -1"]
+    assert not any(tmp_path.iterdir())
+
+
 # ----------------------------------------------------------------------------------- prop1
 def test_prop1_data_consistent(results):
     _, payload = results["prop1"]
