@@ -180,8 +180,11 @@ def test_prop3_data_consistent(results):
     for r in rows:
         assert r["w_r"] + r["w_g"] == pytest.approx(1.0)
         assert r["w_g"] / r["w_r"] == pytest.approx(r["lambda_g"], rel=1e-6)
-        # the recorded final loss is the loss of the trained network
-        assert r["recheck_value_mse"] == pytest.approx(r["value_mse"], rel=1e-5, abs=1e-12)
+        # the recorded last-step loss is the loss of the trained network; the compared value
+        # is its geometric mean over the last 10% of the steps (within the recorded range)
+        assert r["recheck_value_mse"] == pytest.approx(r["value_mse_last_step"], rel=1e-5,
+                                                       abs=1e-12)
+        assert r["value_mse"] > 0 and r["derivative_mse"] > 0
     rule = d["trace_rule"]
     tr = rule["traces"]
     assert rule["lambda_g"] == pytest.approx(tr[0] / (tr[1] + tr[2]), rel=1e-9)
