@@ -180,7 +180,10 @@ What did not (or not within the budget):
   plateau is too low (ρ ≈ 0.22 instead of ρ*R = 0.266) and the shock is smeared over
   x ≈ 0.84–0.90, so the steepest descent is at 0.873 (0.022 too far right; a lower ρ*R with
   the same jump conditions means a faster shock). The same error and shock position were
-  seen after 2500 steps already, so more Adam steps alone are unlikely to fix it.
+  seen after 2500 steps already, so more Adam steps alone are unlikely to fix it. Later runs with
+  the problem's integral conservation terms and per-point shock damping are in
+  [sod-variants.md](sod-variants.md): conservation terms alone give 0.866 at 10000 steps and 0.876
+  at 20000 (ρ error 3.6e-2 and 4.1e-2); damping moves the shock left (0.75–0.82).
 * poisson-1d: Adam + L-BFGS (3000 steps, L-BFGS from 70%) was worse (4.1e-2) than 5000 Adam
   steps (1.2e-3); resampling every 100 steps was worse (1.4e-3 vs 4.4e-4 at 10000 steps).
 
