@@ -80,12 +80,10 @@ _DPI = 110
 
 # ------------------------------------------------------------------------------- the results
 @dataclasses.dataclass
-class WeightSetting:
-    """One fixed weight of the sweep, combined over its seeds.
+class _Combined:
+    """What a group of runs (one per seed) measured, combined over the seeds.
 
     Attributes:
-        weight: the swept terms' weight w (the others are 1).
-        weights: the full weight per term.
         relative_l2: the error (mean over outputs of the relative L2 error), geometric mean over
             the seeds; None when a seed failed.
         relative_l2_outputs: per output, geometric mean over the seeds (None when a seed failed).
@@ -98,8 +96,6 @@ class WeightSetting:
         runs: the per-seed run records (as stored under ``runs/``).
     """
 
-    weight: float
-    weights: dict
     relative_l2: float | None
     relative_l2_outputs: dict
     error_range: tuple | None
@@ -111,15 +107,30 @@ class WeightSetting:
 
 
 @dataclasses.dataclass
-class TraceOutcome:
-    """The trace-rule runs (one per seed), combined over the seeds.
+class WeightSetting(_Combined):
+    """One fixed weight of the sweep, combined over its seeds (the fields of the combined
+    measurement are described on the base class).
 
     Attributes:
-        weight_init, weight_final: the equivalent swept weight (see the module docstring) at init
-            and at the end of the run (geometric mean over the seeds).
-        weights_init, weights_final: the trace-rule weight per term (geometric mean).
-        relative_l2, relative_l2_outputs, error_range, final_loss, term_loss, angles, failed,
-        runs: as in :class:`WeightSetting`.
+        weight: the swept terms' weight w (the others are 1).
+        weights: the full weight per term.
+    """
+
+    weight: float
+    weights: dict
+
+
+@dataclasses.dataclass
+class TraceOutcome(_Combined):
+    """The trace-rule runs (one per seed), combined over the seeds (the fields of the combined
+    measurement as in :class:`WeightSetting`).
+
+    Attributes:
+        weight_init: the equivalent swept weight (see the module docstring) at init (geometric
+            mean over the seeds).
+        weight_final: the same at the end of the run.
+        weights_init: the trace-rule weight per term at init (geometric mean).
+        weights_final: the same at the end of the run.
         spec: the trace weighting's configuration.
     """
 
@@ -127,14 +138,6 @@ class TraceOutcome:
     weight_final: float | None
     weights_init: dict
     weights_final: dict
-    relative_l2: float | None
-    relative_l2_outputs: dict
-    error_range: tuple | None
-    final_loss: float | None
-    term_loss: float | None
-    angles: dict
-    failed: int
-    runs: list
     spec: dict
 
 
