@@ -10,6 +10,7 @@ when rerun)::
 
     python -m solvers.benchmarks.sod_variants --steps 5000 --shock-damping 0.05 --conservation
     python -m solvers.benchmarks.sod_variants --steps 5000 --weighting causal:epsilon=10+trace
+    python -m solvers.benchmarks.sod_variants --steps 5000 --viscosity 0.002
     python -m solvers.benchmarks.sod_variants --render      # only rewrite the markdown
 
 Everything else (network 6 × 64 tanh, Adam 5e-4 with decay 0.9 per 2000 steps, fresh points every
@@ -32,22 +33,25 @@ from pinnk.benchmarks import add_threads_option, apply_threads
 MD = Path("docs/results/sod-variants.md")
 
 
-def variant_name(damping: float, conservation: bool, weighting: str, steps: int) -> str:
-    return (f"κ={damping:g}{' +conservation' if conservation else ''} · {weighting} · "
-            f"{steps} steps")
+def variant_name(damping: float, conservation: bool, weighting: str, steps: int,
+                 viscosity: float = 0.0) -> str:
+    return (f"κ={damping:g}{f' ν={viscosity:g}' if viscosity else ''}"
+            f"{' +conservation' if conservation else ''} · {weighting} · {steps} steps")
 
 
 def run_variant(damping: float, conservation: bool, weighting: str | None, steps: int,
-                out_root: Path) -> dict:
+                out_root: Path, viscosity: float = 0.0) -> dict:
     """Train the accuracy target's sod configuration with these changes; the accuracy row."""
     base = A.BY_NAME["sod"]
-    params = dict(base.params, shock_damping=damping, conservation=conservation)
+    params = dict(base.params, shock_damping=damping, conservation=conservation,
+                  viscosity=viscosity)
     target = dataclasses.replace(base, params=params, budget_s=None,
                                  weighting=weighting or base.weighting)
-    name = variant_name(damping, conservation, target.weighting, steps)
-    row = A.run_target(target, out_root / f"k{damping:g}-c{int(conservation)}-{steps}", steps)
+    name = variant_name(damping, conservation, target.weighting, steps, viscosity)
+    folder = f"k{damping:g}-c{int(conservation)}-v{viscosity:g}-{steps}"
+    row = A.run_target(target, out_root / folder, steps)
     row.update(variant=name, shock_damping=damping, conservation=conservation,
-               weighting=target.weighting, steps=steps, smoke=False)
+               viscosity=viscosity, weighting=target.weighting, steps=steps, smoke=False)
     return row
 
 
@@ -75,6 +79,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=5000, help="optimizer steps (default 5000)")
     ap.add_argument("--shock-damping", type=float, default=0.0, dest="damping",
                     help="κ >= 0 of the residual weight (default 0)")
+    ap.add_argument("--viscosity", type=float, default=0.0,
+                    help="ν >= 0 of the artificial viscosity ν ∂_xx U (default 0)")
     ap.add_argument("--conservation", action="store_true", help="add the integral "
                     "conservation terms")
     ap.add_argument("--weighting", default=None, help="weighting spec (default: the target's)")
@@ -83,8 +89,8 @@ def main(argv=None) -> int:
     ap.add_argument("--render", action="store_true", help="only rewrite the markdown")
     add_threads_option(ap)
     args = ap.parse_args(argv)
-    if args.steps < 1 or args.damping < 0:
-        ap.error("--steps must be >= 1 and --shock-damping >= 0")
+    if args.steps < 1 or args.damping < 0 or args.viscosity < 0:
+        ap.error("--steps must be >= 1, --shock-damping and --viscosity >= 0")
     if not apply_threads(1 if args.threads is None else args.threads):
         return 2
     import json
@@ -93,11 +99,15 @@ def main(argv=None) -> int:
 
     md = Path(args.md)
     js = md.with_suffix(".json")
-    rows = json.loads(js.read_text())["rows"] if js.exists() else {}
+    def load() -> dict:
+        return json.loads(js.read_text())["rows"] if js.exists() else {}
+
+    rows = load()
     if not args.render:
         t0 = time.perf_counter()
         row = run_variant(args.damping, args.conservation, args.weighting, args.steps,
-                          Path(args.out))
+                          Path(args.out), args.viscosity)
+        rows = load()  # rows written by variants that ran alongside this one
         rows[row["variant"]] = row
         print(f"[sod] {row['variant']}: {row['status']} error={row.get('error')} "
               f"shock={row.get('shock_x')} ({time.perf_counter() - t0:.0f} s)", flush=True)

@@ -48,6 +48,60 @@ def test_euler_1d_residuals_match_conservative_form(gamma):
         torch.testing.assert_close(op(model, x), expected[:, k], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("nu", [1e-3, 0.05])
+def test_viscous_1d_residuals_match_conservative_form(nu):
+    """viscosity ν: the residuals are ∂_t U + ∂_x F(U) − ν ∂_xx U, with the second partials of the
+    conserved variables U(ρ, u, p) taken by nested autograd (one point at a time)."""
+    gamma = 1.4
+    model = smooth_field(2, 3, (0, 2), seed=4)
+    x = torch.rand(16, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    expected = []
+    for xi in x:
+        y = xi.clone().requires_grad_(True)
+        U, F = conservative_1d(model(y.unsqueeze(0))[0], gamma)
+        row = []
+        for c in range(3):
+            dU = torch.autograd.grad(U[c], y, create_graph=True)[0]
+            dF = torch.autograd.grad(F[c], y, create_graph=True)[0]
+            U_xx = torch.autograd.grad(dU[0], y, retain_graph=True)[0][0]
+            row.append(dU[1] + dF[0] - nu * U_xx)
+        expected.append(torch.stack(row))
+    expected = torch.stack(expected).detach()
+    residuals = problems.euler_residuals_1d(gamma, viscosity=nu)
+    inviscid = problems.euler_residuals_1d(gamma)
+    for k, name in enumerate(["mass", "momentum", "energy"]):
+        torch.testing.assert_close(residuals[name](model, x), expected[:, k], rtol=1e-11,
+                                   atol=1e-12)
+        # the viscous part is a correction of the size of ν (not a replacement)
+        diff = (residuals[name](model, x) - inviscid[name](model, x)).abs().max()
+        assert 0 < diff < 100 * nu
+
+
+def test_viscosity_and_damping_compose_and_are_validated():
+    """κ weights the whole (viscous) residual; ν < 0 is refused by both entry points."""
+    model = smooth_field(2, 3, (0, 2), seed=6)
+    x = torch.rand(16, 2, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    both = problems.euler_residuals_1d(1.4, shock_damping=0.5, viscosity=0.01)
+    visc = problems.euler_residuals_1d(1.4, viscosity=0.01)
+    u_x = vmap(jacfwd(lambda y: model(y.unsqueeze(0))[0]))(x)[:, 1, 0]
+    w = 1.0 / (0.5 * (u_x.abs() - u_x) + 1.0)
+    for name in both:
+        torch.testing.assert_close(both[name](model, x), w * visc[name](model, x), rtol=1e-12,
+                                   atol=1e-14)
+    with pytest.raises(ValueError, match="viscosity: expected ν >= 0, got -0.1"):
+        problems.euler_residuals_1d(1.4, viscosity=-0.1)
+    with pytest.raises(ValueError, match="viscosity: expected ν >= 0"):
+        problems.get("sod", viscosity=-1e-3)
+    with pytest.raises(TypeError, match="viscosity: expected a real number"):
+        problems.get("lax", viscosity="small")
+    sod = problems.get("sod", viscosity=2e-3)
+    assert sod.params["viscosity"] == 2e-3
+    residual = sod.terms(8, torch.Generator().manual_seed(0), torch.float64)[0]
+    torch.testing.assert_close(residual.residual(model),
+                               problems.euler_residuals_1d(1.4, viscosity=2e-3)["mass"](
+                                   model, residual.points), rtol=1e-12, atol=1e-14)
+
+
 def test_euler_2d_residuals_match_conservative_form():
     gamma = 1.4
     model = smooth_field(3, 4, (0, 3), seed=2)
