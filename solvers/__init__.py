@@ -2,8 +2,10 @@
 
 from ._optim import Adam, AdamLBFGS, LBFGS, optimizer_from_spec
 from ._report import Recommendation, TraceOutcome, WeightReport, WeightSetting, report_weights
+from ._sampling import ResidualAdaptive, Uniform, sampler_from_spec
 from ._train import Trainer, TrainingError, TrainResult, build_model, model_config, train
 
 __all__ = ["train", "Trainer", "TrainResult", "TrainingError", "Adam", "LBFGS", "AdamLBFGS",
-           "optimizer_from_spec", "build_model", "model_config", "report_weights", "WeightReport",
-           "WeightSetting", "TraceOutcome", "Recommendation"]
+           "optimizer_from_spec", "Uniform", "ResidualAdaptive", "sampler_from_spec",
+           "build_model", "model_config", "report_weights", "WeightReport", "WeightSetting",
+           "TraceOutcome", "Recommendation"]

@@ -4,8 +4,9 @@
 
     pinnk problems [NAME ...]
     pinnk train PROBLEM [--param k=v ...] [--weighting SPEC] [--optimizer SPEC] [--steps N]
-                [--points N | --points name=N ...] [--resample-every K] [--device auto|cpu|cuda]
-                [--dtype float32|float64] [--seed S] [--width W] [--depth D] [--activation A]
+                [--points N | --points name=N ...] [--resample-every K] [--sampler SPEC]
+                [--device auto|cpu|cuda] [--dtype float32|float64] [--seed S] [--width W]
+                [--depth D] [--activation A]
                 [--ntk-every K] [--checkpoint-every K] [--log-every K] [--probe-points N]
                 [--config FILE] [--out DIR] [--resume] [--compile] [--no-export] [--quiet]
     pinnk --version
@@ -31,9 +32,10 @@ PROG = "pinnk"
 
 # The keys of a --config file (a dash may be written for an underscore). A run's own
 # config.json (Trainer.config()) uses the same keys, with "problem" as {"name", "params"},
-# resolved weighting/optimizer mappings and "versions" (informational, ignored).
+# resolved weighting/optimizer/sampler mappings and "versions" (informational, ignored).
 CONFIG_KEYS = ("problem", "params", "weighting", "optimizer", "steps", "points", "resample_every",
-               "device", "dtype", "seed", "model", "width", "depth", "activation", "ntk_every",
+               "sampler", "device", "dtype", "seed", "model", "width", "depth", "activation",
+               "ntk_every",
                "probe_points", "checkpoint_every", "log_every", "out", "resume", "compile",
                "export", "quiet", "versions")
 MODEL_KEYS = ("width", "depth", "activation", "embedding", "positive_outputs")
@@ -95,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--param 'left=[1,0,1]', --param periodic_embedding=true); anything that is not JSON "
         "is taken as a string. Examples of specs: --weighting trace:every=100,kind=sum, "
         "--weighting causal:epsilon=1+trace, --optimizer adam:lr=1e-3,decay_rate=0.9, "
-        "--optimizer adam+lbfgs:switch=0.8.")
+        "--optimizer adam+lbfgs:switch=0.8, --sampler rad:k=1,c=1,candidates=4 --resample-every "
+        "100.")
     t.add_argument("problem", nargs="?", metavar="PROBLEM",
                    help="problem name (see 'pinnk problems'); optional with --config")
     t.add_argument("--param", action="append", metavar="NAME=VALUE", dest="param",
@@ -113,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(repeatable)")
     t.add_argument("--resample-every", type=int, metavar="K", dest="resample_every",
                    help="draw new collocation points every K steps (0: never; default)")
+    t.add_argument("--sampler", metavar="SPEC", help="how --resample-every redraws the points: "
+                   "uniform (default), rad[:k=K,c=C,candidates=M] (residual-based adaptive: "
+                   "keep 1 of M candidates with probability ~ |r|^k/mean|r|^k + c; needs "
+                   "--resample-every)")
     t.add_argument("--device", metavar="DEVICE", help="auto (default: CUDA when available), cpu, "
                    "cuda, cuda:N")
     t.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
@@ -322,9 +329,9 @@ def cli_options(args: argparse.Namespace) -> dict:
     """The options given on the command line of ``pinnk train`` (absent ones left out)."""
     given = vars(args)
     out = {}
-    for key in ("problem", "weighting", "optimizer", "steps", "resample_every", "device", "dtype",
-                "seed", "ntk_every", "probe_points", "checkpoint_every", "log_every", "out",
-                "resume", "compile", "export", "quiet"):
+    for key in ("problem", "weighting", "optimizer", "steps", "resample_every", "sampler",
+                "device", "dtype", "seed", "ntk_every", "probe_points", "checkpoint_every",
+                "log_every", "out", "resume", "compile", "export", "quiet"):
         if given.get(key) is not None:
             out[key] = given[key]
     if "param" in given:
@@ -342,9 +349,11 @@ def options_to_kwargs(opts: Mapping) -> dict:
     from pinnk.weighting import from_spec
 
     from ._optim import optimizer_from_spec
+    from ._sampling import sampler_from_spec
 
     kw = {k: opts[k] for k in _TRAINER_KEYS if k in opts}
-    for key, build in (("weighting", from_spec), ("optimizer", optimizer_from_spec)):
+    for key, build in (("weighting", from_spec), ("optimizer", optimizer_from_spec),
+                       ("sampler", sampler_from_spec)):
         spec = opts.get(key)
         if spec is None:
             continue

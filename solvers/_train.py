@@ -20,6 +20,7 @@ from pinnk._validation import check_int
 from pinnk.weighting import Fixed, Weighting, from_spec
 
 from ._optim import Adam, LBFGS, optimizer_from_spec
+from ._sampling import Sampler, Uniform, _uniform_terms, sampler_from_spec
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -159,8 +160,9 @@ class Trainer:
     def __init__(self, problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
                  weighting: Weighting | str | None = None, optimizer: Any = None,
                  steps: int | None = None, points: int | Mapping | None = None,
-                 resample_every: int = 0, device: str = "auto", dtype: Any = "float32",
-                 seed: int = 0, out: str | Path | None = None, ntk_every: int | None = None,
+                 resample_every: int = 0, sampler: Sampler | str | Mapping | None = None,
+                 device: str = "auto", dtype: Any = "float32", seed: int = 0,
+                 out: str | Path | None = None, ntk_every: int | None = None,
                  probe_points: int = 64, checkpoint_every: int | None = None,
                  log_every: int | None = None, model_options: Mapping | None = None,
                  export: bool = True, progress: bool = False, compile: bool = False,
@@ -174,6 +176,10 @@ class Trainer:
         self.steps = check_int(problem.defaults.steps if steps is None else steps, "steps",
                                minimum=1)
         self.resample_every = check_int(resample_every, "resample_every", minimum=0)
+        self.sampler = Uniform() if sampler is None else sampler_from_spec(sampler)
+        if self.sampler.adaptive and self.resample_every == 0:
+            raise ValueError(f"sampler: {self.sampler.name!r} redraws the points from the "
+                             f"residuals and needs resample_every > 0, got resample_every=0")
         self.ntk_every = check_int(max(1, self.steps // 10) if ntk_every is None else ntk_every,
                                    "ntk_every", minimum=0)
         self.probe_points = check_int(probe_points, "probe_points", minimum=1)
@@ -234,8 +240,18 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- set-up
     def _sample(self):
-        return _to(self.problem.terms(self.points, self.sample_gen, self.dtype), self.device,
-                   self.dtype)
+        """The first draw of the collocation points (uniform: there is no trained model yet)."""
+        return _uniform_terms(self.problem, self.points, self.sample_gen, self.dtype, self.device)
+
+    def _resample(self):
+        """A new draw of the collocation points by the sampler strategy."""
+        try:
+            return self.sampler.sample(self.problem, self.points, self.sample_gen,
+                                       dtype=self.dtype, device=self.device, model=self.model,
+                                       terms=self.terms)
+        except FloatingPointError as exc:
+            raise TrainingError(f"sampler {self.sampler.name!r}: {exc} at step {self.step}; "
+                                f"training stopped, the last good checkpoint is kept") from None
 
     def _build_optimizers(self):
         opt = self.optimizer
@@ -256,7 +272,8 @@ class Trainer:
             "model": self.model_cfg, "weighting": self.weighting.config(),
             "optimizer": self.optimizer.config(), "steps": self.steps,
             "points": self.problem.counts(self.points, self.names),
-            "resample_every": self.resample_every, "ntk_every": self.ntk_every,
+            "resample_every": self.resample_every, "sampler": self.sampler.config(),
+            "ntk_every": self.ntk_every,
             "probe_points": self.probe_points, "checkpoint_every": self.checkpoint_every,
             "log_every": self.log_every, "seed": self.seed, "device": str(self.device),
             "compile": self.compile,
@@ -296,8 +313,9 @@ class Trainer:
         # Compared as JSON values: a config read back from config.json has lists where the
         # original had tuples (problem parameters, embedding periods, Adam betas).
         mine, theirs = _plain(self.config()), _plain(st["config"])
+        theirs.setdefault("sampler", Uniform().config())  # checkpoints from before samplers
         for key in ("problem", "model", "weighting", "optimizer", "steps", "points", "seed",
-                    "dtype", "resample_every"):
+                    "dtype", "resample_every", "sampler"):
             if mine[key] != theirs[key]:
                 raise ValueError(f"resume: the checkpoint was written with {key}={theirs[key]!r}, "
                                  f"this run has {key}={mine[key]!r}")
@@ -311,7 +329,8 @@ class Trainer:
         self.weighting.load_state_dict(st["weighting"])
         _set_rng_state(st["rng"])
         self.sample_gen.set_state(st["sample_gen"])
-        self.terms = [pinnk.Term(t.name, t.operator, p, target=t._target if y is None else y)
+        # with_points keeps each term's residual flag (a forced residual has a label)
+        self.terms = [t.with_points(p, target=t._target if y is None else y)
                       .to(device=self.device, dtype=self.dtype)
                       for t, p, y in zip(self.terms, st["points"], st["targets"])]
         self.theta0 = st["theta0"]
@@ -411,7 +430,7 @@ class Trainer:
         try:
             while self.step < self.steps:
                 if self.resample_every and self.step > 0 and self.step % self.resample_every == 0:
-                    self.terms = self._sample()
+                    self.terms = self._resample()
                 if self.ntk_every and self.step % self.ntk_every == 0:
                     self.history["diagnostics"].append(self._diagnostics())
                 phase = self.optimizer.phase(self.step, self.steps)
@@ -475,7 +494,8 @@ class Trainer:
 def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
           weighting: Weighting | str | None = None, optimizer: Any = None,
           steps: int | None = None, points: int | Mapping | None = None, resample_every: int = 0,
-          device: str = "auto", dtype: Any = "float32", seed: int = 0,
+          sampler: Sampler | str | Mapping | None = None, device: str = "auto",
+          dtype: Any = "float32", seed: int = 0,
           out: str | Path | None = None, resume: bool = False, ntk_every: int | None = None,
           probe_points: int = 64, checkpoint_every: int | None = None,
           log_every: int | None = None, model_options: Mapping | None = None,
@@ -508,6 +528,13 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
             same history as an uninterrupted one.
         points: points per term (int, mapping name -> count, or None for the defaults).
         resample_every: draw new collocation points every K steps (0: never).
+        sampler: how the points are redrawn: :class:`Uniform` (the default; a fresh sample from
+            the problem's distribution), :class:`ResidualAdaptive` or a spec string (``"uniform"``,
+            ``"rad:k=1,c=1,candidates=4"``). RAD (Wu et al. 2023) draws ``candidates``·n points
+            for each PDE residual term and keeps n of them without replacement with probability
+            p(x) ∝ |r(x)|^k / mean |r|^k + c, r evaluated with the current network; the other
+            terms are drawn uniformly, and the first sample is uniform. Needs
+            ``resample_every > 0``.
         ntk_every: steps between diagnostics (0: none; default steps/10).
         probe_points: points per term for the diagnostics.
         checkpoint_every: steps between checkpoints (default steps/10).
@@ -522,7 +549,8 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
         A :class:`TrainResult` (model, history, metrics with the relative L2 error per output).
     """
     trainer = Trainer(problem, model, weighting=weighting, optimizer=optimizer, steps=steps,
-                      points=points, resample_every=resample_every, device=device, dtype=dtype,
+                      points=points, resample_every=resample_every, sampler=sampler,
+                      device=device, dtype=dtype,
                       seed=seed, out=out, ntk_every=ntk_every, probe_points=probe_points,
                       checkpoint_every=checkpoint_every, log_every=log_every,
                       model_options=model_options, export=export, progress=progress,
