@@ -431,6 +431,13 @@ class Trainer:
             while self.step < self.steps:
                 if self.resample_every and self.step > 0 and self.step % self.resample_every == 0:
                     self.terms = self._resample()
+                    if (self.lbfgs is not None
+                            and self.optimizer.phase(self.step, self.steps) == "lbfgs"):
+                        # The curvature pairs and the last direction belong to the loss on the
+                        # old points; kept, the first step on the new points follows a stale
+                        # quasi-Newton model (seen: a Sod run blew up to NaN there). Restart
+                        # from steepest descent.
+                        self.lbfgs.state.clear()
                 if self.ntk_every and self.step % self.ntk_every == 0:
                     self.history["diagnostics"].append(self._diagnostics())
                 phase = self.optimizer.phase(self.step, self.steps)

@@ -125,6 +125,22 @@ def test_a_failed_line_search_restarts_lbfgs(monkeypatch):
     assert losses[3] == losses[2] and losses[-1] < losses[3]
 
 
+def test_resampling_restarts_the_lbfgs_memory():
+    """New collocation points change the loss: L-BFGS's curvature pairs from the old points are
+    dropped at each resampling (its state is empty when the step on the new points starts)."""
+    seen = {}
+
+    def spy(tr):  # runs after the step: record the history length the step started from
+        st = tr.lbfgs.state.get(tr.lbfgs._params[0], {})
+        seen[tr.step] = (len(st.get("old_dirs", [])), int(st.get("n_iter", 0)))
+
+    res = quick(convection(), optimizer="lbfgs", steps=12, resample_every=4, callback=spy)
+    assert [seen[s][1] for s in range(12)] == [1, 2, 3, 4] * 3  # the iteration count restarts
+    assert seen[3][0] == 3 and seen[4][0] == 0 and seen[8][0] == 0
+    losses = [r["loss"] for r in res.history["train"]]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
 def test_optimizer_specs():
     opt = optimizer_from_spec("adam+lbfgs:lr=1e-3,switch=100,lbfgs_history_size=10")
     assert isinstance(opt, AdamLBFGS) and opt.switch_step(1000) == 100
