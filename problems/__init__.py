@@ -21,11 +21,12 @@ from ._euler import (EulerSmooth, IsentropicVortex, Lax, RiemannProblem, Sod, eu
 from ._regression import CircleProduct, JacobianRegularization, SinCos
 from ._registry import describe, descriptions, get, names, parameters, problem_class
 from ._transport import Convection, RotatingCone, VariableTransport
+from ._viscous_euler import viscous_riemann_1d
 
 __all__ = [
     "names", "get", "describe", "descriptions", "parameters", "problem_class",
     "ParameterError", "ZooProblem", "Periodic", "euler_residuals_1d", "euler_residuals_2d",
     "CircleProduct", "SinCos", "JacobianRegularization", "Convection", "RotatingCone",
     "VariableTransport", "EulerSmooth", "Sod", "Lax", "RiemannProblem", "IsentropicVortex",
-    "Poisson1D", "Wave1D", "Burgers1D",
+    "Poisson1D", "Wave1D", "Burgers1D", "viscous_riemann_1d",
 ]

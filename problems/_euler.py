@@ -532,6 +532,20 @@ class RiemannProblem(ZooProblem):
         xn = x.detach().cpu().to(torch.float64).numpy()
         return to_tensor(self.solver.sample(xn[:, 0], xn[:, 1]), x)
 
+    def viscous_reference(self, t: float | None = None, cells: int = 2000):
+        """The solution of the regularised tube (``viscosity`` ν > 0) at time ``t`` (default
+        t_end) by the finite-volume solver :func:`problems.viscous_riemann_1d`: ``(x, w)``, the
+        cell centres (cells,) and (ρ, u, p) (cells, 3), float64 numpy. It is what training on
+        the viscous residuals aims at; against :meth:`solution` it measures the cost of the
+        regularisation itself."""
+        from ._viscous_euler import viscous_riemann_1d
+        if self.viscosity == 0.0:
+            raise ValueError("viscosity: the problem is inviscid (viscosity=0); its reference is "
+                             "solution(), the exact Riemann solution")
+        return viscous_riemann_1d(self.left, self.right, viscosity=self.viscosity,
+                                  t=self.t_end if t is None else t, x0=self.x0, gamma=self.gamma,
+                                  cells=cells)
+
 
 class Sod(RiemannProblem):
     """Sod's shock tube: (ρ, u, p) = (1, 0, 1) | (0.125, 0, 0.1) at x0 = 0.5, t_end = 0.2.
