@@ -94,7 +94,9 @@ def render(rows: dict, references: list[dict] = ()) -> str:
              "Written by `python -m solvers.benchmarks.sod_variants` (see its docstring for the "
              "commands); one CPU thread per run. Exact shock position 0.850431; the jump in ρ over "
              "±0.02 around it is 0.141. Targets: relative L2 ≤ 5e-2 in ρ(x, 0.2) and the shock "
-             "within 0.01.", "",
+             "within 0.01. Seed 0 of ν = 0.002 at 20000 steps is the `sod` row of "
+             "[accuracy.md](accuracy.md) (0.8473, ρ error 3.40e-2); the inviscid baseline there "
+             "(10000 steps) put the shock at 0.8727.", "",
              "| variant | status | ρ rel. L2 | shock x | off by | jump in ρ | train s | date |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in sorted(rows.items(), key=lambda kv: (kv[1].get("steps", 0), kv[0])):
