@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 import pinnk
+from pinnk._weighting import _parse_value
 
 __all__ = ["Sampler", "Uniform", "ResidualAdaptive", "sampler_from_spec", "rad_probabilities",
            "select_rows"]
@@ -230,15 +231,6 @@ class ResidualAdaptive(Sampler):
 
 _KINDS = {"uniform": Uniform, "rad": ResidualAdaptive}
 _OPTIONS = {"uniform": (), "rad": ("k", "c", "candidates")}
-
-
-def _parse_value(v: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return v
 
 
 def _build(kind: Any, args: Mapping) -> Sampler:

@@ -16,6 +16,7 @@ from solvers import ResidualAdaptive, Trainer, TrainingError, Uniform, sampler_f
 from solvers._sampling import rad_probabilities, select_rows
 from solvers._train import CHECKPOINT
 from cli_util import assert_one_line_error, run_cli
+from train_util import Interrupt
 
 SMALL = {"width": 16, "depth": 2}
 QUICK = dict(points=64, model_options=SMALL, export=False, ntk_every=0, log_every=1, steps=40,
@@ -318,15 +319,6 @@ def test_training_with_rad_decreases_the_loss(spec):
 
 
 # -------------------------------------------------------------------------------- resume
-class Interrupt:
-    def __init__(self, at):
-        self.at = at
-
-    def __call__(self, trainer):
-        if trainer.step == self.at:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize("problem,every", [("convection", 7), ("poisson", 4)])
 def test_interrupted_and_resumed_rad_run_equals_uninterrupted_run(tmp_path, problem, every):
     make = {"poisson": poisson, "convection": convection}[problem]

@@ -16,6 +16,7 @@ from pinnk import io as pio
 from pinnk.weighting import Fixed, TraceNTK, from_spec
 from solvers import AdamLBFGS, Trainer, TrainingError, optimizer_from_spec, train
 from solvers._train import CHECKPOINT, resolve_device, resolve_dtype
+from train_util import Interrupt
 
 SMALL = {"width": 16, "depth": 2}
 
@@ -153,17 +154,6 @@ def test_optimizer_specs():
 
 
 # ---------------------------------------------------------------------------- exact resume
-class Interrupt:
-    """A callback that raises KeyboardInterrupt after the optimizer step of step ``at``."""
-
-    def __init__(self, at):
-        self.at = at
-
-    def __call__(self, trainer):
-        if trainer.step == self.at:
-            raise KeyboardInterrupt
-
-
 RESUME_CASES = {
     "fixed-adam": dict(problem="poisson", weighting="fixed"),
     "resample-trace-diagnostics": dict(problem="convection", weighting="trace:every=5",
