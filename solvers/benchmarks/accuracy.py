@@ -205,6 +205,10 @@ What did not (or not within the budget):
   inside the thin shock layer. The regularised problem itself is not the cause: its
   finite-volume solution (`problems.viscous_riemann_1d`, 2000 cells) has ρ*R = 0.2656 and the
   shock at 0.853. Twice the steps (20000, the problem's default) fixed both failing seeds.
+* sod with ν = 2e-3, 8000 Adam + 2000 L-BFGS steps (fresh points every 100 steps, L-BFGS's
+  memory dropped at each redraw), about 13 minutes: seeds 0, 1, 2 → 0.8553, 0.8528, 0.8397
+  (ρ errors 3.5e-2, 3.3e-2, 3.8e-2) — two seeds in three, the third 0.0107 off. Cheaper than
+  20000 Adam steps but not as reliable.
 * poisson-1d: Adam + L-BFGS (3000 steps, L-BFGS from 70%) was worse (4.1e-2) than 5000 Adam
   steps (1.2e-3); resampling every 100 steps was worse (1.4e-3 vs 4.4e-4 at 10000 steps).
 
