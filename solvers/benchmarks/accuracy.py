@@ -131,7 +131,9 @@ TARGETS = [
                "problem's default) seeds 1 and 2 gave 0.853 and 0.854. This row is ν = 2e-3, "
                "20000 steps, seed 0; seeds 1 and 2 are in sod-variants.md. Otherwise unchanged: 6 × 64 tanh, trace "
                "weights, Adam 5e-4 ×0.9 per 2000 steps, fresh points every 100 steps, compiled; "
-               "positive_outputs=[] as before. No wall-time cap (the issue sets none for sod).",
+               "positive_outputs=[] as before. No wall-time cap (the issue sets none for sod). "
+               "This run shared the 2 cores with another one-thread run (seed 2), so its wall "
+               "time is not that of a run alone.",
     ),
     Target(
         name="wave-1d", goal="rel. L2 ≤ 9.8e-2 within 30 min",
