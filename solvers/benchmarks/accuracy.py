@@ -241,6 +241,24 @@ def _predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return model(x.to(device=p.device, dtype=p.dtype)).to(torch.float64).cpu()
 
 
+def shock_position(x: np.ndarray, rho: np.ndarray) -> float:
+    """The midpoint of the steepest negative finite-difference slope of ρ(x) for x beyond
+    SHOCK_SEARCH_FROM (x increasing)."""
+    mid = 0.5 * (x[1:] + x[:-1])
+    slope = np.where(mid > SHOCK_SEARCH_FROM, np.diff(rho) / np.diff(x), np.inf)
+    return float(mid[int(np.argmin(slope))])
+
+
+def exact_shock_position(problem) -> float | None:
+    """x0 + S·t_end with S the fastest wave speed of the problem's exact Riemann solver (None
+    for a problem without one)."""
+    speeds = getattr(getattr(problem, "solver", None), "wave_speeds", None)
+    if speeds is None:
+        return None
+    t_end = float(problem.domain.upper[problem.time_index])
+    return float(problem.x0 + float(np.max(np.asarray(speeds()))) * t_end)
+
+
 def final_time_metrics(problem, model, output: str) -> dict:
     """Relative L2 of ``output`` on a fine x grid at t = t_end, and the shock position in ρ."""
     lo, hi = problem.domain.lower, problem.domain.upper
@@ -254,21 +272,9 @@ def final_time_metrics(problem, model, output: str) -> dict:
     out = {"error": rel, "t": t_end, "grid_points": FINAL_GRID}
     rho_k = problem.output_names.index("rho")
     x = xs.numpy()
-    mid = 0.5 * (x[1:] + x[:-1])
-    right = mid > SHOCK_SEARCH_FROM
-
-    def shock(rho):
-        g = np.diff(rho) / np.diff(x)
-        j = int(np.argmin(np.where(right, g, np.inf)))
-        return float(mid[j])
-
-    out["shock_x"] = shock(pred[:, rho_k])
-    # the exact position x0 + S t_end (S from the exact Riemann solver's wave speeds)
-    speeds = getattr(getattr(problem, "solver", None), "wave_speeds", None)
-    exact = None
-    if speeds is not None:
-        exact = float(problem.x0 + float(np.max(np.asarray(speeds()))) * t_end)
-    out["shock_exact"] = exact if exact is not None else shock(ref[:, rho_k])
+    out["shock_x"] = shock_position(x, pred[:, rho_k])
+    exact = exact_shock_position(problem)
+    out["shock_exact"] = exact if exact is not None else shock_position(x, ref[:, rho_k])
     out["shock_error"] = abs(out["shock_x"] - out["shock_exact"])
     # the size of the predicted jump: ρ(x_s − 0.02) − ρ(x_s + 0.02) (exact: ρ*R − ρR ≈ 0.1406),
     # so that a smooth prediction whose steepest slope happens to lie near 0.85 is told apart

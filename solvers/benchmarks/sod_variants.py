@@ -80,13 +80,10 @@ def viscous_reference(viscosity: float, cells: int = 2000) -> dict:
     x, w = sod.viscous_reference(cells=cells)
     pts = torch.tensor(np.stack([x, np.full_like(x, sod.t_end)], axis=1))
     exact = sod.solution(pts).numpy()[:, 0]
-    mid = 0.5 * (x[1:] + x[:-1])
-    right = mid > A.SHOCK_SEARCH_FROM
-    shock = float(mid[right][np.argmin((np.diff(w[:, 0]) / np.diff(x))[right])])
-    x_exact = sod.x0 + float(np.max(sod.solver.wave_speeds())) * sod.t_end
+    shock = A.shock_position(x, w[:, 0])
     return {"viscosity": viscosity, "cells": cells,
             "error": float(np.linalg.norm(w[:, 0] - exact) / np.linalg.norm(exact)),
-            "shock_x": shock, "shock_error": abs(shock - x_exact)}
+            "shock_x": shock, "shock_error": abs(shock - A.exact_shock_position(sod))}
 
 
 def render(rows: dict, references: list[dict] = ()) -> str:
