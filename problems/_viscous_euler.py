@@ -26,18 +26,9 @@ import numpy as np
 
 from ._checks import positive_int as _positive_int
 from ._checks import real_scalar as _real_scalar
+from ._riemann import _as_state, _check_gamma, euler_flux, primitive_to_conserved
 
 __all__ = ["viscous_riemann_1d"]
-
-
-def _state(s, name: str) -> tuple[float, float, float]:
-    try:
-        rho, u, p = (float(v) for v in s)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected three real numbers (rho, u, p), got {s!r}") from None
-    if not all(math.isfinite(v) for v in (rho, u, p)) or rho <= 0 or p <= 0:
-        raise ValueError(f"{name}: expected finite (rho, u, p) with rho > 0 and p > 0, got {s!r}")
-    return rho, u, p
 
 
 def _primitive(U: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,7 +57,7 @@ def viscous_riemann_1d(left, right, *, viscosity: float, t: float, x0: float = 0
         ``(x, w)``: the cell centres (cells,) and the primitive variables w (cells, 3) = (ρ, u, p)
         at ``t``, float64.
     """
-    left, right = _state(left, "left"), _state(right, "right")
+    left, right = _as_state("left", left), _as_state("right", right)
     nu = _real_scalar("viscosity", viscosity)
     if not nu > 0:
         raise ValueError(f"viscosity: expected ν > 0, got {nu!r}")
@@ -76,9 +67,7 @@ def viscous_riemann_1d(left, right, *, viscosity: float, t: float, x0: float = 0
     x0 = _real_scalar("x0", x0)
     if not 0.0 < x0 < 1.0:
         raise ValueError(f"x0: expected 0 < x0 < 1, got {x0!r}")
-    g = _real_scalar("gamma", gamma)
-    if not g > 1.0:
-        raise ValueError(f"gamma: expected a ratio of specific heats > 1, got {g!r}")
+    g = _check_gamma(gamma)
     n = _positive_int("cells", cells)
     cfl = _real_scalar("cfl", cfl)
     if not 0.0 < cfl <= 0.5:
@@ -95,15 +84,14 @@ def viscous_riemann_1d(left, right, *, viscosity: float, t: float, x0: float = 0
 
     x = (np.arange(n) + 0.5) * dx
     w = np.where((x < x0)[None, :], np.array(left)[:, None], np.array(right)[:, None])
-    rho, u, p = w
-    U = np.stack([rho, rho * u, p / (g - 1.0) + 0.5 * rho * u * u])
+    U = np.stack(primitive_to_conserved(*w, gamma=g))
 
     def rhs(V: np.ndarray) -> np.ndarray:
         Vg = np.concatenate([V[:, :1], V, V[:, -1:]], axis=1)  # zero-gradient ends
         r, v, q = _primitive(Vg, g)
         if not (np.all(r > 0) and np.all(q > 0)):
             raise FloatingPointError("density or pressure became non-positive")
-        F = np.stack([Vg[1], Vg[1] * v + q, v * (Vg[2] + q)])
+        F = np.stack(euler_flux(r, v, q, gamma=g))
         flux = 0.5 * (F[:, :-1] + F[:, 1:]) - nu * (Vg[:, 1:] - Vg[:, :-1]) / dx
         return -(flux[:, 1:] - flux[:, :-1]) / dx
 

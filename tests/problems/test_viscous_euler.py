@@ -88,7 +88,8 @@ def test_the_problem_method_runs_the_solver_with_its_own_parameters():
      r"\d+ cells"),
     (dict(viscosity=0.01, t=0.1, cfl=0.9), ValueError, r"cfl: expected 0 < cfl <= 0.5"),
     (dict(viscosity=0.01, t=0.1, x0=1.0), ValueError, r"x0: expected 0 < x0 < 1"),
-    (dict(viscosity=0.01, t=0.1, gamma=1.0), ValueError, r"gamma: expected a ratio"),
+    (dict(viscosity=0.01, t=0.1, gamma=1.0), ValueError,
+     r"gamma must be > 1 \(ratio of specific heats\), got 1.0"),
     (dict(viscosity="small", t=0.1), TypeError, r"viscosity must be a real number"),
     (dict(viscosity=0.01, t=0.1, cells=2.5), TypeError, r"cells must be a positive integer"),
 ])
@@ -98,10 +99,14 @@ def test_bad_arguments(kwargs, exc, match):
 
 
 def test_bad_states():
-    with pytest.raises(ValueError, match=r"left: expected finite \(rho, u, p\) with rho > 0"):
+    with pytest.raises(ValueError, match=r"left pressure must be > 0, got -1.0"):
         problems.viscous_riemann_1d((1.0, 0.0, -1.0), SOD_R, viscosity=0.01, t=0.1)
-    with pytest.raises(TypeError, match=r"right: expected three real numbers"):
+    with pytest.raises(ValueError, match=r"right must have exactly three entries \(rho, u, p\), "
+                                         r"got 2"):
         problems.viscous_riemann_1d(SOD_L, (1.0, 0.0), viscosity=0.01, t=0.1)
+    with pytest.raises(TypeError, match=r"right must be a sequence \(rho, u, p\) of three real "
+                                        r"numbers, got float"):
+        problems.viscous_riemann_1d(SOD_L, 0.125, viscosity=0.01, t=0.1)
 
 
 def test_a_flow_that_outgrows_the_grid_is_refused():
