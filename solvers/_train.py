@@ -150,10 +150,6 @@ def _plain(obj):
     return obj
 
 
-def _to(terms, device, dtype):
-    return [t.to(device=device, dtype=dtype) for t in terms]
-
-
 class Trainer:
     """One training run of a :class:`pinnk.Problem` (see :func:`train` for the arguments)."""
 
@@ -228,8 +224,8 @@ class Trainer:
         self.names = [t.name for t in self.terms]
         # Diagnostics run in float64 on a copy of the model: eigenvalues of Θ* span many decades.
         probe_gen = torch.Generator().manual_seed(self.seed + 2)
-        self.probe = _to(problem.terms(self.probe_points, probe_gen, torch.float64), self.device,
-                         torch.float64)
+        self.probe = _uniform_terms(problem, self.probe_points, probe_gen, torch.float64,
+                                    self.device)
         self.weighting.setup(self.names, problem.time_index)
         self._build_optimizers()
         self.history: dict = {"train": [], "diagnostics": []}
@@ -429,10 +425,10 @@ class Trainer:
         t_start = time.perf_counter() - self.elapsed
         try:
             while self.step < self.steps:
+                phase = self.optimizer.phase(self.step, self.steps)
                 if self.resample_every and self.step > 0 and self.step % self.resample_every == 0:
                     self.terms = self._resample()
-                    if (self.lbfgs is not None
-                            and self.optimizer.phase(self.step, self.steps) == "lbfgs"):
+                    if phase == "lbfgs":
                         # The curvature pairs and the last direction belong to the loss on the
                         # old points; kept, the first step on the new points follows a stale
                         # quasi-Newton model (seen: a Sod run blew up to NaN there). Restart
@@ -440,7 +436,6 @@ class Trainer:
                         self.lbfgs.state.clear()
                 if self.ntk_every and self.step % self.ntk_every == 0:
                     self.history["diagnostics"].append(self._diagnostics())
-                phase = self.optimizer.phase(self.step, self.steps)
                 lr = self._lr()
                 total, losses = self._train_step(phase)
                 if self.step % self.log_every == 0 or self.step == self.steps - 1:
