@@ -37,6 +37,20 @@ def _check_gamma(gamma: float) -> float:
     return g
 
 
+def _check_damping(value) -> float:
+    k = check_real(value, "shock_damping")
+    if k < 0:
+        raise ValueError(f"shock_damping: expected a weight κ >= 0, got {k!r}")
+    return k
+
+
+def _check_viscosity(value) -> float:
+    nu = check_real(value, "viscosity")
+    if nu < 0:
+        raise ValueError(f"viscosity: expected ν >= 0, got {nu!r}")
+    return nu
+
+
 # --------------------------------------------------------------------------------- residuals
 def euler_residuals_1d(gamma: float = 1.4, shock_damping: float = 0.0,
                        viscosity: float = 0.0) -> dict:
@@ -83,12 +97,8 @@ def euler_residuals_1d(gamma: float = 1.4, shock_damping: float = 0.0,
     """
     g = _check_gamma(gamma)
     k = 1.0 / (g - 1.0)
-    damping = check_real(shock_damping, "shock_damping")
-    if damping < 0:
-        raise ValueError(f"shock_damping: expected a weight κ >= 0, got {damping!r}")
-    nu = check_real(viscosity, "viscosity")
-    if nu < 0:
-        raise ValueError(f"viscosity: expected ν >= 0, got {nu!r}")
+    damping = _check_damping(shock_damping)
+    nu = _check_viscosity(viscosity)
     rho, u, p = ops.value(0), ops.value(1), ops.value(2)
 
     def dx(c):
@@ -443,13 +453,8 @@ class RiemannProblem(ZooProblem):
         self.t_end = check_real(t_end, "t_end", positive=True)
         self.gamma = _check_gamma(gamma)
         self.time_exponent = check_real(time_exponent, "time_exponent", positive=True)
-        self.shock_damping = check_real(shock_damping, "shock_damping")
-        if self.shock_damping < 0:
-            raise ValueError(f"shock_damping: expected a weight κ >= 0, got "
-                             f"{self.shock_damping!r}")
-        self.viscosity = check_real(viscosity, "viscosity")
-        if self.viscosity < 0:
-            raise ValueError(f"viscosity: expected ν >= 0, got {self.viscosity!r}")
+        self.shock_damping = _check_damping(shock_damping)
+        self.viscosity = _check_viscosity(viscosity)
         self.conservation = check_bool(conservation, "conservation")
         self.conservation_nodes = check_positive_int(conservation_nodes, "conservation_nodes")
         self.solver = ExactRiemannSolver(self.left, self.right, gamma=self.gamma, x0=self.x0)
