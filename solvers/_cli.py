@@ -35,9 +35,8 @@ PROG = "pinnk"
 # resolved weighting/optimizer/sampler mappings and "versions" (informational, ignored).
 CONFIG_KEYS = ("problem", "params", "weighting", "optimizer", "steps", "points", "resample_every",
                "sampler", "device", "dtype", "seed", "model", "width", "depth", "activation",
-               "ntk_every",
-               "probe_points", "checkpoint_every", "log_every", "out", "resume", "compile",
-               "export", "quiet", "versions")
+               "ntk_every", "probe_points", "checkpoint_every", "log_every", "out", "resume",
+               "compile", "export", "quiet", "versions")
 MODEL_KEYS = ("width", "depth", "activation", "embedding", "positive_outputs")
 _BOOL_KEYS = ("resume", "compile", "export", "quiet")
 
