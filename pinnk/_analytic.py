@@ -54,7 +54,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._networks import _ACTIVATIONS, MLP, Activation, get_activation
+from ._activations import _ACTIVATIONS, Activation, _named_derivative, get_activation
+from ._networks import MLP
 from ._operators import Linear, Operator
 from ._terms import Term, check_terms
 from ._validation import as_points, check_float, check_int
@@ -81,89 +82,9 @@ _ODD = ("tanh", "sin", "erf")
 
 
 # ------------------------------------------------------------------ activation derivatives
-def _chain(k: int, start: list, factor: list) -> np.ndarray:
-    """P_k for P_0 = ``start`` and P_{j+1} = factor · P_j' (polynomials in increasing powers)."""
-    P = np.polynomial.polynomial
-    p = np.asarray(start, dtype=float)
-    for _ in range(k):
-        p = P.polymul(factor, P.polyder(p))
-    return p
-
-
-def _horner(coefs: np.ndarray, t: torch.Tensor) -> torch.Tensor:
-    out = torch.full_like(t, float(coefs[-1]))
-    for c in coefs[-2::-1]:
-        out = out * t + float(c)
-    return out
-
-
-def _hermite_phys(k: int, z: torch.Tensor) -> torch.Tensor:
-    """Physicists' Hermite polynomial H_k(z): H_0 = 1, H_1 = 2z, H_{n+1} = 2z H_n − 2n H_{n−1}."""
-    h0, h1 = torch.ones_like(z), 2 * z
-    if k == 0:
-        return h0
-    for n in range(1, k):
-        h0, h1 = h1, 2 * z * h1 - 2 * n * h0
-    return h1
-
-
-def _hermite_prob(k: int, z: torch.Tensor) -> torch.Tensor:
-    """Probabilists' Hermite polynomial He_k(z): He_{n+1} = z He_n − n He_{n−1}."""
-    h0, h1 = torch.ones_like(z), z
-    if k == 0:
-        return h0
-    for n in range(1, k):
-        h0, h1 = h1, z * h1 - n * h0
-    return h1
-
-
-def _normal_pdf(z: torch.Tensor) -> torch.Tensor:
-    return torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-
-
-@lru_cache(maxsize=None)
-def _tanh_poly(k: int) -> np.ndarray:
-    return _chain(k, [0.0, 1.0], [1.0, 0.0, -1.0])          # d/dz tanh = 1 − t²
-
-
-@lru_cache(maxsize=None)
-def _sigmoid_poly(k: int) -> np.ndarray:
-    return _chain(k, [0.0, 1.0], [0.0, 1.0, -1.0])          # d/dz sigmoid = s − s²
-
-
 def _is_builtin(act: Activation) -> bool:
     """Whether ``act`` is one of pinnk's named activations (not a custom one of the same name)."""
     return _ACTIVATIONS.get(act.name) is act
-
-
-def _named_derivative(name: str, k: int) -> Callable | None:
-    """φ^{(k)} in closed form for the built-in activations (None: not available)."""
-    if name == "tanh":
-        coefs = _tanh_poly(k)
-        return lambda z: _horner(coefs, torch.tanh(z))
-    if name == "sin":
-        return [torch.sin, torch.cos, lambda z: -torch.sin(z), lambda z: -torch.cos(z)][k % 4]
-    if name == "erf":
-        if k == 0:
-            return torch.erf
-        c = (2 / math.sqrt(math.pi)) * (-1) ** (k - 1)
-        return lambda z: c * _hermite_phys(k - 1, z) * torch.exp(-z * z)
-    if name == "gelu":
-        if k == 0:
-            return torch.nn.functional.gelu
-        if k == 1:
-            return lambda z: 0.5 * (1 + torch.erf(z / math.sqrt(2))) + z * _normal_pdf(z)
-        # gelu = z Φ(z): gelu^{(k)} = z ϕ^{(k−1)} + k ϕ^{(k−2)}, ϕ^{(m)} = (−1)^m He_m ϕ
-        return lambda z: _normal_pdf(z) * ((-1) ** (k - 1) * z * _hermite_prob(k - 1, z)
-                                           + k * (-1) ** (k - 2) * _hermite_prob(k - 2, z))
-    if name == "softplus":
-        if k == 0:
-            return torch.nn.functional.softplus
-        coefs = _sigmoid_poly(k - 1)
-        return lambda z: _horner(coefs, torch.sigmoid(z))
-    if name == "relu":
-        return {0: torch.relu, 1: lambda z: (z > 0).to(z.dtype)}.get(k)
-    return None
 
 
 def _autograd_derivative(base: Callable, steps: int) -> Callable:

@@ -11,7 +11,7 @@ import torch
 from torch.func import functional_call, jacrev, vmap
 
 from ._operators import Operator, check_smoothness
-from ._structured import (GramCache, StructuredFeatures, structured_features,
+from ._structured import (GramCache, StructuredFeatures, bytes_per_point, structured_features,
                           structured_features_group, unsupported_reason)
 from ._terms import Term, check_terms
 from ._validation import check_int, model_dtype_device
@@ -21,12 +21,17 @@ class Implementation(str, enum.Enum):
     """How the kernel is computed.
 
     - ``AUTO``: ``STRUCTURED`` for every term it applies to, ``JACOBIAN`` for the rest.
-    - ``STRUCTURED``: the exact per-layer method of design.md §3 for :class:`pinnk.MLP` and linear
-      operators of order ≤ 2. Cost ≈ n² S² Σ_l (w_l + w_{l−1}) with S ≤ a few streams: it wins
-      whenever the layers are wider than a handful of units (tens of times at width 200).
+    - ``STRUCTURED``: the exact per-layer method of design.md §3, §3a for :class:`pinnk.MLP`
+      (any activation with the derivatives needed — tanh, sin, gelu, softplus, erf to any order;
+      relu for values), a fixed input embedding and any output transform: every operator built
+      from :mod:`pinnk.ops` — linear with field coefficients, of any derivative order, mixed
+      partials, and nonlinear residuals (linearised at the current network). Cost ≈
+      n² S² Σ_l (w_l + w_{l−1}) with S the number of Taylor coefficients an operator reads (2 for
+      ∂_h f, 5 for ∂_h⁴ f): it wins whenever the layers are wider than a handful of units (tens of
+      times at width 200).
     - ``JACOBIAN``: materialise J with ``torch.func`` (vmap of jacrev per point) and form J Jᵀ.
-      Cost ≈ n² P. Works for any ``nn.Module`` and any operator, including nonlinear residuals and
-      any derivative order: the fallback and the reference.
+      Cost ≈ n² P. Works for any ``nn.Module`` and any operator, including custom operators that
+      evaluate the network themselves: the fallback and the reference.
     """
 
     AUTO = "auto"
@@ -147,8 +152,8 @@ class Kernel:
     def _bytes_per_point(self, i: int) -> int:
         if self.implementations[i] == "jacobian":
             return self._n_params * self._itemsize
-        widths = getattr(self.model, "widths", [1])
-        return 8 * sum(widths) * self._itemsize  # a few streams per layer
+        return bytes_per_point(self.model, self.terms[i].operator, self._points[i].shape[1],
+                               self._itemsize)
 
     def _chunk(self, i: int) -> int:
         if self.chunk_size is not None:

@@ -5,125 +5,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import jvp
 
+from ._activations import _ACTIVATIONS, Activation, activation_names, get_activation  # noqa: F401
+from ._jets import JetFamily, compose, family, function_series, transform_series
 from ._validation import check_float, check_int
-
-_SQRT_2_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-@dataclass(frozen=True)
-class Activation:
-    """An elementwise activation σ with its derivatives σ', σ'', σ''' (None where undefined).
-
-    ``smoothness`` is how many times σ may be differentiated for derivative terms (0 for relu).
-    """
-
-    name: str
-    fn: Callable
-    d1: Callable | None
-    d2: Callable | None = None
-    d3: Callable | None = None
-    smoothness: float = math.inf
-    series_fn: Callable | None = None
-
-    def series(self, z: torch.Tensor, k: int) -> list:
-        """[σ(z), σ'(z), ..., σ^{(k)}(z)] (k <= 3), sharing work where the activation allows."""
-        if self.series_fn is not None:
-            return self.series_fn(z, k)
-        fns = (self.fn, self.d1, self.d2, self.d3)[:k + 1]
-        if any(f is None for f in fns):
-            raise ValueError(f"activation: {self.name!r} has no derivative of order {k}")
-        return [f(z) for f in fns]
-
-
-def _tanh_d1(z):
-    t = torch.tanh(z)
-    return 1 - t * t
-
-
-def _tanh_d2(z):
-    t = torch.tanh(z)
-    return -2 * t * (1 - t * t)
-
-
-def _tanh_d3(z):
-    t = torch.tanh(z)
-    s = 1 - t * t
-    return s * (6 * t * t - 2)
-
-
-def _phi(z):
-    return _INV_SQRT_2PI * torch.exp(-0.5 * z * z)
-
-
-def _gelu_d1(z):
-    return 0.5 * (1 + torch.erf(z * _INV_SQRT_2)) + z * _phi(z)
-
-
-def _sp_d2(z):
-    s = torch.sigmoid(z)
-    return s * (1 - s)
-
-
-def _sp_d3(z):
-    s = torch.sigmoid(z)
-    return s * (1 - s) * (1 - 2 * s)
-
-
-def _erf_d1(z):
-    return (2 / math.sqrt(math.pi)) * torch.exp(-z * z)
-
-
-def _tanh_series(z, k):
-    t = torch.tanh(z)
-    out = [t]
-    if k >= 1:
-        s = 1 - t * t
-        out.append(s)
-        if k >= 2:
-            out.append(-2 * t * s)
-        if k >= 3:
-            out.append(s * (6 * t * t - 2))
-    return out
-
-
-_ACTIVATIONS = {
-    "tanh": Activation("tanh", torch.tanh, _tanh_d1, _tanh_d2, _tanh_d3, series_fn=_tanh_series),
-    "sin": Activation("sin", torch.sin, torch.cos, lambda z: -torch.sin(z), lambda z: -torch.cos(z)),
-    "gelu": Activation("gelu", lambda z: torch.nn.functional.gelu(z), _gelu_d1,
-                       lambda z: _phi(z) * (2 - z * z), lambda z: z * _phi(z) * (z * z - 4)),
-    "softplus": Activation("softplus", torch.nn.functional.softplus, torch.sigmoid, _sp_d2, _sp_d3),
-    "erf": Activation("erf", torch.erf, _erf_d1, lambda z: -2 * z * _erf_d1(z),
-                      lambda z: (4 * z * z - 2) * _erf_d1(z)),
-    "relu": Activation("relu", torch.relu, lambda z: (z > 0).to(z.dtype), None, None, smoothness=0),
-}
-
-
-def activation_names() -> list[str]:
-    """The names accepted by ``MLP(activation=...)``."""
-    return sorted(_ACTIVATIONS)
-
-
-def get_activation(activation: str | Activation) -> Activation:
-    """Look up an activation by name (or pass an :class:`Activation` through)."""
-    if isinstance(activation, Activation):
-        return activation
-    if not isinstance(activation, str):
-        raise TypeError(f"activation: expected a name or an Activation, got "
-                        f"{type(activation).__name__}")
-    try:
-        return _ACTIVATIONS[activation]
-    except KeyError:
-        raise ValueError(f"activation: unknown name {activation!r}; expected one of "
-                         f"{', '.join(activation_names())}") from None
-
 
 # ------------------------------------------------------------------------------------ embeddings
 class FourierFeatures(nn.Module):
@@ -228,38 +116,42 @@ class Positive(nn.Module):
         self.floor = check_float(floor, "floor", nonnegative=True)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.taylor_streams(x, y, [], [], [])[0]
+        cols = [self._series(y[:, c], 0)[0] if c in self.components else y[:, c]
+                for c in range(y.shape[-1])]
+        return torch.stack(cols, dim=-1)
 
     def _series(self, v: torch.Tensor, k: int) -> list:
-        """[T(v), T'(v), T''(v)][:k+1] for the positivity map T."""
+        """[T(v), T'(v), ..., T^(k)(v)] for the positivity map T."""
         if self.kind == "exp":
             e = torch.exp(v)
             return [e + self.floor] + [e] * k
-        s = torch.sigmoid(v)
-        return [torch.nn.functional.softplus(v) + self.floor, s, s * (1 - s)][:k + 1]
+        out = [torch.nn.functional.softplus(v) + self.floor]
+        if k >= 1:
+            out += _ACTIVATIONS["softplus"].series(v, k)[1:]
+        return out
 
-    def taylor_streams(self, x, y, dy, ddy, pairs) -> tuple:
-        """Push Taylor streams through the map (elementwise, independent of x):
-        ẏ = T'(y) ẏ, ÿ^{ab} = T'(y) ÿ^{ab} + T''(y) ẏ^a ẏ^b on the positive components."""
-        k = 2 if pairs else (1 if dy else 0)
-        cols, dcols, ddcols = [], [[] for _ in dy], [[] for _ in ddy]
-        for c in range(y.shape[-1]):
-            v = y[:, c]
-            if c not in self.components:
-                cols.append(v)
-                for lst, t in zip(dcols, dy):
-                    lst.append(t[:, c])
-                for lst, t in zip(ddcols, ddy):
-                    lst.append(t[:, c])
+    def taylor_series(self, fam: JetFamily, x: torch.Tensor, U: Sequence, ys: Sequence) -> list:
+        """The Taylor coefficients of T(y(t)) along a jet family (see :mod:`pinnk._jets`), from
+        those of y (each (n, out) or None for zero): T(y(t)) = Σ_m T^(m)(y_0)/m! (y(t) − y_0)^m
+        on the positive components, the others passed through. Independent of x."""
+        F = len(fam)
+        out_cols: list = [[] for _ in range(F)]
+        y0 = ys[0]
+        for c in range(y0.shape[-1]):
+            col = [None if t is None else t[:, c] for t in ys]
+            if c in self.components:
+                col = compose(fam, col, self._series(col[0], fam.max_degree))
+            for i in range(F):
+                out_cols[i].append(col[i])
+        out: list = []
+        for cols in out_cols:
+            if all(t is None for t in cols):
+                out.append(None)
                 continue
-            ser = self._series(v, k)
-            cols.append(ser[0])
-            for lst, t in zip(dcols, dy):
-                lst.append(ser[1] * t[:, c])
-            for lst, t, (a, b) in zip(ddcols, ddy, pairs):
-                lst.append(ser[1] * t[:, c] + ser[2] * dy[a][:, c] * dy[b][:, c])
-        stack = lambda parts: torch.stack(parts, dim=-1)  # noqa: E731
-        return stack(cols), [stack(p) for p in dcols], [stack(p) for p in ddcols]
+            ref = next(t for t in cols if t is not None)
+            out.append(torch.stack([torch.zeros_like(ref) if t is None else t for t in cols],
+                                   dim=-1))
+        return out
 
 
 # ------------------------------------------------------------------------------------------ MLP
@@ -372,6 +264,69 @@ class MLP(nn.Module):
             h = self.output_transform(x, h)
         return h
 
+    def jets(self, x: torch.Tensor, directions: Sequence[torch.Tensor], fam: JetFamily, *,
+             record: list | None = None) -> list:
+        """Taylor coefficients of the output along several directions at once, in one pass.
+
+        Along x(t) = x + Σ_a t_a u_a the output expands as f(x(t)) = Σ_β f_β t^β with
+        f_β = ∂_{u_1}^{β_1} ··· ∂_{u_D}^{β_D} f(x) / β!; the coefficients of the multi-indices
+        of ``fam`` (a downward-closed :class:`pinnk._jets.JetFamily`) are carried through the
+        layers as truncated series (z_β = c_w W h_β; h = σ(z) by series composition), every
+        coefficient of a layer in one stacked matrix product, then through the output transform.
+
+        Args:
+            x: points (n, d).
+            directions: D direction tensors u_a, each (n, d) (a per-point field is held fixed).
+            fam: the multi-indices wanted (dimension D).
+            record: when a list, receives per layer the coefficients entering it (h_β) and the
+                series of σ'(z(t)) after it (None for the output layer) — the structured NTK
+                path reads them; the output transform is then not applied.
+
+        Returns:
+            One tensor (n, out) per multi-index of ``fam`` (``None`` where the coefficient is
+            exactly zero), differentiable in the parameters.
+        """
+        ys = self._raw_jets(x, list(directions), fam, record)
+        if self.output_transform is None or record is not None:
+            return ys
+        return transform_series(fam, self.output_transform, x, list(directions), ys)
+
+    def _raw_jets(self, x, U, fam, record):
+        F = len(fam)
+        if self.embedding is None:
+            h: list = [x] + [None] * (F - 1)
+            for a in range(fam.dim):
+                i = fam.index.get(tuple(int(b == a) for b in range(fam.dim)))
+                if i is not None:
+                    h[i] = U[a]
+        else:
+            h = function_series(fam, self.embedding, x, U)
+        last = len(self.weights) - 1
+        K = fam.max_degree + (record is not None)
+        for l, (W, b) in enumerate(zip(self.weights, self.biases)):
+            cw, cb = self.weight_scales[l], self.bias_scales[l]
+            Wt = W.T if cw == 1.0 else cw * W.T
+            live = [i for i in range(F) if h[i] is not None]
+            # one matrix product for all coefficients; unbind/stack (not slicing) keep the
+            # backward pass to one copy per layer
+            Z = [h[0] @ Wt] if len(live) == 1 else (torch.stack([h[i] for i in live]) @ Wt).unbind(0)
+            z: list = [None] * F
+            for i, t in zip(live, Z):
+                z[i] = t
+            z[0] = z[0] + (b if cb == 1.0 else cb * b)
+            if l == last:
+                if record is not None:
+                    record.append((h, None))
+                return z
+            derivs = self.act.series(z[0], K)
+            if record is not None:
+                nxt, s1 = compose(fam, z, derivs, with_derivative=True)
+                record.append((h, s1))
+                h = nxt
+            else:
+                h = compose(fam, z, derivs)
+        raise AssertionError("unreachable")
+
     def taylor(self, x: torch.Tensor, tangents: Sequence[torch.Tensor],
                pairs: Sequence[tuple] = ()) -> tuple:
         """The output and its first and second directional derivatives in one pass.
@@ -383,70 +338,20 @@ class MLP(nn.Module):
 
         Returns:
             ``(f, [f'(x)[u_a]], [f''(x)[u_a, u_b]])``, each (n, out), differentiable in the
-            parameters. The derivatives are carried through the layers as Taylor streams
-            (ż_l = c_w W_l ḣ_{l−1}, ḣ_l = σ'(z_l) ż_l, ḧ_l = σ'(z_l) z̈_l + σ''(z_l) ż_l^a ż_l^b),
-            then through the output transform: by its own ``taylor_streams(x, y, dy, ddy,
-            pairs)`` when it has one (:class:`Positive`), else by forward mode in (x, y).
+            parameters (a view of :meth:`jets` for orders <= 2).
         """
-        y, dy, ddy = self._taylor(x, list(tangents), list(pairs))
-        if self.output_transform is None:
-            return y, dy, ddy
-        T = self.output_transform
-        if callable(getattr(T, "taylor_streams", None)):
-            return T.taylor_streams(x, y, dy, ddy, list(pairs))
-        out_dy = [jvp(T, (x, y), (u, t))[1] for u, t in zip(tangents, dy)]
-        out_ddy = []
-        for p, (a, b) in enumerate(pairs):
-            def first(xx, yy, ta, ua=tangents[a]):
-                return jvp(T, (xx, yy), (ua, ta))[1]
-            out_ddy.append(jvp(first, (x, y, dy[a]), (tangents[b], dy[b], ddy[p]))[1])
-        return T(x, y), out_dy, out_ddy
-
-    def _taylor(self, x, U, plist, record: list | None = None):
-        """Taylor streams through the layers (before the output transform).
-
-        The streams are stacked as S = 1 + T + P slices of one (S, n, w) tensor, so each layer is
-        one matrix product however many derivatives are carried. With ``record`` a list,
-        appends per layer l the streams entering it, (h, [ḣ], [ḧ]), and the pre-activations
-        (z, [ż], [z̈]) — the structured NTK path reads them. ``None`` in ḧ of the input means an
-        exactly-zero stream (no embedding).
-        """
-        act = self.act
-        T, P = len(U), len(plist)
-        if self.embedding is None:
-            h0, dh0, ddh0 = x, list(U), [None] * P
-        else:
-            emb = self.embedding
-            h0 = emb(x)
-            dh0 = [jvp(emb, (x,), (u,))[1] for u in U]
-            ddh0 = [jvp(lambda y, ua=U[a]: jvp(emb, (y,), (ua,))[1], (x,), (U[b],))[1]
-                    for a, b in plist]
-        first_zero = self.embedding is None and P > 0
-        # Layer 0: second-order input streams are zero without an embedding; skip them.
-        Hs = torch.stack([h0] + dh0 + ([] if first_zero else ddh0))
-        last = len(self.weights) - 1
-        hs: list = []
-        for l, (W, b) in enumerate(zip(self.weights, self.biases)):
-            cw, cb = self.weight_scales[l], self.bias_scales[l]
-            Z = Hs @ (W.T if cw == 1.0 else cw * W.T)
-            # unbind/stack (not slicing) keep the backward pass to one copy per layer
-            streams = list(Z.unbind(0))
-            if l == 0 and first_zero:
-                streams += [None] * P
-            z = streams[0] + (b if cb == 1.0 else cb * b)
-            dz, ddz = streams[1:1 + T], streams[1 + T:]
-            if record is not None:
-                entering = (h0, dh0, ddh0) if l == 0 else (hs[0], hs[1:1 + T], hs[1 + T:])
-                record.append({"in": entering, "pre": (z, dz, ddz)})
-            if l == last:
-                return z, dz, [torch.zeros_like(z) if t is None else t for t in ddz]
-            ds = act.series(z, 2 if P else (1 if T else 0))
-            hs = [ds[0]] + [ds[1] * t for t in dz]
-            for p, (a, bb) in enumerate(plist):
-                curv = ds[2] * dz[a] * dz[bb]
-                hs.append(curv if ddz[p] is None else curv + ds[1] * ddz[p])
-            Hs = torch.stack(hs)
-        raise AssertionError("unreachable")
+        tangents, pairs = list(tangents), [tuple(p) for p in pairs]
+        D = len(tangents)
+        unit = [tuple(int(b == a) for b in range(D)) for a in range(D)]
+        second = [tuple(u + v for u, v in zip(unit[a], unit[b])) for a, b in pairs]
+        fam = family(tuple(unit + second), D)
+        cs = self.jets(x, tangents, fam)
+        y = cs[0]
+        get = lambda beta, scale=1: (torch.zeros_like(y) if cs[fam.index[beta]] is None  # noqa: E731
+                                     else scale * cs[fam.index[beta]])
+        dy = [get(u) for u in unit]
+        ddy = [get(s, 2 if a == b else 1) for s, (a, b) in zip(second, pairs)]
+        return y, dy, ddy
 
     def extra_repr(self) -> str:
         return (f"widths={self.widths}, activation={self.act.name!r}, "

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch.func import jvp
 
+from ._jets import JetPlan
 from ._validation import check_int
 
 Field = Callable[[torch.Tensor], torch.Tensor]
@@ -185,40 +186,35 @@ class _JvpEvaluator:
         return self._cache[key]
 
 
-class _TaylorEvaluator:
-    """All derivatives of order <= 2 that an operator needs, from one Taylor-stream pass of a
-    :class:`pinnk.MLP` (see ``MLP.taylor``): cheaper than one nested jvp per derivative."""
+class _JetEvaluator:
+    """All derivatives an operator needs, of any order, from one Taylor-mode pass of a model
+    with a ``jets`` method (:meth:`pinnk.MLP.jets`): cheaper than one nested jvp per
+    derivative. Differentiable in the parameters (training)."""
 
     def __init__(self, model, x: torch.Tensor, keys: list):
         self.function = model
         self.x = x
-        tangents: dict = {}
-        pairs: dict = {}
-        for dirs in keys:
-            for h in dirs:
-                tangents.setdefault(h.key, h)
-            if len(dirs) == 2:
-                pairs.setdefault((dirs[0].key, dirs[1].key), None)
-        tkeys = list(tangents)
-        tindex = {k: i for i, k in enumerate(tkeys)}
-        plist = [(tindex[a], tindex[b]) for a, b in pairs]
-        U = [tangents[k].evaluate(x) for k in tkeys]
-        y, dy, ddy = model.taylor(x, U, plist)
-        self._out = {(): y}
-        for k, t in zip(tkeys, dy):
-            self._out[(k,)] = t
-        for (a, b), t in zip(pairs, ddy):
-            self._out[(a, b)] = t
-            self._out[(b, a)] = t
+        dirs = {}
+        for tup in keys:
+            for h in tup:
+                dirs.setdefault(h.key, h)
+        self.plan = JetPlan(tuple(h.key for h in tup) for tup in keys)
+        U = [dirs[k].evaluate(x) for k in self.plan.keys]
+        self._series = model.jets(x, U, self.plan.family)
 
     def derivative(self, directions: tuple) -> torch.Tensor:
-        return self._out[tuple(h.key for h in directions)]
+        i = self.plan.index(tuple(h.key for h in directions))
+        c = self._series[i]
+        if c is None:
+            return torch.zeros_like(self._series[0])
+        f = self.plan.family.factorial[i]
+        return c if f == 1 else f * c
 
 
 def _evaluator(model: Callable, x: torch.Tensor, op: "Operator"):
-    """The Taylor-stream evaluator when ``model`` supports it and op needs order <= 2."""
-    if op.order <= 2 and callable(getattr(model, "taylor", None)):
-        return _TaylorEvaluator(model, x, op.derivative_keys(x.shape[1]))
+    """The Taylor-mode evaluator when ``model`` has jets (any order), else nested jvp."""
+    if callable(getattr(model, "jets", None)):
+        return _JetEvaluator(model, x, op.derivative_keys(x.shape[1]))
     return _JvpEvaluator(model, x)
 
 

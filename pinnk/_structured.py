@@ -1,12 +1,27 @@
-"""The structured (per-layer, exact) NTK path for :class:`pinnk.MLP` (design.md §3).
+"""The structured (per-layer, exact) NTK path for :class:`pinnk.MLP` (design.md §3, §3a).
 
-For a linear operator D = Σ_m c_m(x) ∂_{u_m1}···∂_{u_mk} f_{c_m} with k ≤ 2, the derivative is
-carried through the forward pass as Taylor streams — the primal z_l, one tangent ż_l^a per
-direction u_a and one second-order stream z̈_l^{ab} per direction pair — and the output seed is
-pulled back through the same streams. The gradient of D f with respect to W_l is then a short sum
-of outer products, ∂(Df)/∂W_l = c_w Σ_s A_s ⊗ H_s (A_s the stream adjoints at layer l, H_s the
-stream activations of layer l−1), so every kernel block is a sum over layers and stream pairs of
-Hadamard products of small Gram matrices:
+Every operator is reduced to one form. Along the curve x(t) = x + Σ_a t_a u_a through each point
+(u_a the directions the operators differentiate along: axes, constant vectors, per-point fields)
+the raw network output v (before the output transform) has Taylor coefficients
+v_β = ∂^β v / β!, carried through the layers as truncated multivariate series (a
+:class:`pinnk._jets.JetFamily`, any order). An operator D — linear with field coefficients,
+through an output transform y = T(x, v), or a nonlinear residual R(x, D_1 f, …, D_K f) — reads
+finitely many coefficients, so at the current network its parameter Jacobian is
+
+    J_D = Σ_β Σ_c w_{β,c}(x) J_{v_{β,c}},    w_{β,c} = ∂(D f)/∂v_{β,c}
+
+(the linearisation of design.md §3a; the weights come from one autograd pass over the operator's
+inputs at the points). The Jacobian of a Taylor coefficient of v with respect to W_l is the
+coefficient of a product of series, c_w Σ_{γ≤β} δ_{β−γ} ⊗ h_γ, where h(t) is the series of the
+activations entering layer l and δ(t) the series of the adjoint ∂v/∂z_l along the same curve.
+The adjoint series obeys the usual backward recursion δ_{l−1} = σ'(z_{l−1}(t)) ⊙ (δ_l c_w W_l),
+in series arithmetic, from a unit seed per output component (one basis pass shared by every term
+at the same points). Collecting by γ,
+
+    ∂(D f)/∂W_l = c_w Σ_γ A_γ ⊗ h_γ,    A_γ = Σ_{β ≥ γ} Σ_c w_{β,c} δ^c_{β−γ},
+
+so every kernel block is a sum over layers and stream pairs of Hadamard products of small Gram
+matrices:
 
     Θ_ab = Σ_l c_w,l² Σ_{s,t} (A_s^a A_t^bᵀ) ⊙ (H_s^a H_t^bᵀ) + c_b,l² A_0^a A_0^bᵀ.
 
@@ -21,28 +36,43 @@ from dataclasses import dataclass
 
 import torch
 
+from ._jets import JetPlan, product, transform_series
 from ._networks import MLP
-from ._operators import Linear, Operator
+from ._operators import Linear, Operator, Residual
+
+
+class _NotLinearisable(ValueError):
+    pass
+
+
+def _linearisable(op: Operator) -> bool:
+    """Whether every part of ``op`` reads the network only through its derivatives."""
+    if isinstance(op, Linear):
+        return True
+    if isinstance(op, Residual):
+        return all(_linearisable(o) for o in op.inputs.values())
+    return type(op).evaluate is not Operator.evaluate
 
 
 def unsupported_reason(model: torch.nn.Module, op: Operator) -> str | None:
     """Why the structured path cannot take (model, op), or None when it can."""
     if not isinstance(model, MLP):
         return f"the model is a {type(model).__name__}, not a pinnk.MLP"
-    if not isinstance(op, Linear):
-        return f"the operator {op!r} is nonlinear"
-    if op.order > 2:
-        return f"the operator {op!r} has derivative order {op.order} > 2"
-    if model.output_transform is not None:
-        return "the model has an output transform"
     if model.embedding is not None and any(p.requires_grad for p in model.embedding.parameters()):
         return "the model's embedding has trainable parameters"
-    act = model.act
-    need = {0: act.d1, 1: act.d2, 2: act.d3}
-    for k in range(op.order + 1):
-        if need[k] is None:
-            return f"the activation {act.name!r} has no derivative of order {k + 1}"
+    if not _linearisable(op):
+        return f"the operator {op!r} evaluates the network itself (no derivative requests)"
+    need = op.order + 1  # the adjoint series needs σ' to the operator's order
+    if model.act.max_order < need:
+        return f"the activation {model.act.name!r} has no derivative of order {need}"
     return None
+
+
+def bytes_per_point(model: MLP, op: Operator, d: int, itemsize: int) -> int:
+    """The memory the stream factors of ``op`` take per point (an estimate for chunking)."""
+    plan = JetPlan(tuple(h.key for h in r) for r in op.derivative_keys(d))
+    F = len(plan.family)
+    return (F * (model.out_dim + 2) + 2) * sum(model.widths) * itemsize
 
 
 def _add(a, b):
@@ -222,188 +252,153 @@ class StructuredFeatures:
         return self.cross_diag(self)
 
 
-def structured_features(model: MLP, op: Linear, x: torch.Tensor) -> StructuredFeatures:
+def structured_features(model: MLP, op: Operator, x: torch.Tensor) -> StructuredFeatures:
     """Compute the stream factors of D f at points ``x`` (n, d) for the structured kernel path."""
     return structured_features_group(model, [op], x)[0]
+
+
+class _Linearisation:
+    """A derivative provider for :meth:`Operator.evaluate` whose derivatives of f are
+    differentiable functions of the raw Taylor coefficients (the leaves)."""
+
+    def __init__(self, plan: JetPlan, series: list, op: Operator):
+        self.plan = plan
+        self.series = series
+        self.op = op
+
+    @property
+    def function(self):
+        raise _NotLinearisable(f"operator: {self.op!r} evaluates the network itself; its kernel "
+                               f"needs implementation='jacobian'")
+
+    def derivative(self, directions: tuple) -> torch.Tensor:
+        i = self.plan.index(tuple(h.key for h in directions))
+        c = self.series[i]
+        if c is None:
+            return torch.zeros_like(self.series[0])
+        f = self.plan.family.factorial[i]
+        return c if f == 1 else f * c
+
+
+def _weights(model: MLP, op: Operator, x: torch.Tensor, U: list, plan: JetPlan,
+             raw: list) -> list:
+    """w_β = ∂(D f)/∂v_β at every point, shape (n, out) per multi-index (None where D does not
+    depend on v_β): one autograd pass through the output transform and the operator."""
+    fam = plan.family
+    with torch.enable_grad():
+        leaves = [None if t is None else t.detach().requires_grad_(True) for t in raw]
+        T = model.output_transform
+        series = leaves if T is None else transform_series(fam, T, x, U, leaves)
+        out = op.evaluate(_Linearisation(plan, series, op), x)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0],):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"operator: {op!r} must give a tensor of shape ({x.shape[0]},), got "
+                             f"{shape}")
+        live = [k for k, t in enumerate(leaves) if t is not None]
+        if not out.requires_grad:  # D f does not depend on the network
+            return [None] * len(fam)
+        grads = torch.autograd.grad(out.sum(), [leaves[k] for k in live], allow_unused=True)
+    w: list = [None] * len(fam)
+    for k, g in zip(live, grads):
+        if g is not None:
+            w[k] = g.detach()
+    return w
+
+
+def _adjoint_basis(model: MLP, fam, record: list, dtype, device) -> list:
+    """Per layer l, the series of the adjoint ∂v_c/∂z_l along the jet curve for every output
+    component c at once: entry β is (C, n, w_l) (or (C, 1, w_l) at the output layer), None where
+    exactly zero."""
+    L = len(model.weights)
+    C = model.out_dim
+    delta: list = [torch.eye(C, dtype=dtype, device=device)[:, None, :]] + [None] * (len(fam) - 1)
+    adj: list = [None] * L
+    adj[L - 1] = delta
+    for l in range(L - 1, 0, -1):
+        cw = model.weight_scales[l]
+        W = model.weights[l]
+        Wc = W if cw == 1.0 else cw * W
+        live = [i for i, t in enumerate(delta) if t is not None]
+        if len(live) == 1:
+            G = [delta[live[0]] @ Wc]
+        else:
+            G = (torch.stack([delta[i] for i in live]) @ Wc).unbind(0)
+        g: list = [None] * len(fam)
+        for i, t in zip(live, G):
+            g[i] = t
+        delta = product(fam, record[l - 1][1], g)
+        adj[l - 1] = delta
+    return adj
+
+
+def _constant_unit(w: torch.Tensor) -> int | None:
+    """The component c when every row of ``w`` (n, C) is the unit vector e_c, else None."""
+    row = w[0]
+    nz = (row != 0).nonzero()
+    if nz.numel() != 1 or float(row[int(nz[0])]) != 1.0:
+        return None
+    return int(nz[0]) if bool((w == row).all()) else None
+
+
+def _op_features(model: MLP, fam, record: list, adj: list, split: list, w: list, n: int,
+                 dtype, device) -> StructuredFeatures:
+    """The stream factors A_γ, H_γ of one operator (see the module docstring)."""
+    L = len(model.weights)
+    F = len(fam)
+    nz = [i for i in range(F) if w[i] is not None]
+    units = {i: _constant_unit(w[i]) for i in nz}
+    layers: list = []
+    for l in range(L):
+        h_in = record[l][0]
+        A: list = [None] * F
+        for i in nz:
+            if l == L - 1:  # the adjoint of the output layer is the unit seed itself
+                A[i] = w[i] if A[i] is None else A[i] + w[i]
+                continue
+            for j, k in fam.splits[i]:
+                if adj[l][k] is None:
+                    continue
+                c = units[i]
+                if c is not None:
+                    t = split[l][k][c]
+                elif w[i].shape[1] == 1:
+                    t = w[i] * split[l][k][0]
+                else:
+                    t = (w[i].T.unsqueeze(-1) * adj[l][k]).sum(0)
+                A[j] = t if A[j] is None else A[j] + t
+        As = [A[j] for j in range(F) if A[j] is not None and h_in[j] is not None]
+        Hs = [h_in[j] for j in range(F) if A[j] is not None and h_in[j] is not None]
+        W, b = model.weights[l], model.biases[l]
+        layers.append(_Layer(As or None, Hs or None, A[0], model.weight_scales[l],
+                             model.bias_scales[l], W.requires_grad, b.requires_grad, W.shape[0],
+                             W.shape[1]))
+    return StructuredFeatures(layers, n, dtype, device)
 
 
 def structured_features_group(model: MLP, ops: list, x: torch.Tensor) -> list:
     """Stream factors of several operators at the same points ``x`` (n, d).
 
-    One forward pass carries the union of the directions they need. Each operator then has its
-    own backward pass, except that adjoint streams obeying the plain recursion
-    g_{l−1} = σ'(z_{l−1}) ⊙ (c_w g_l W_l) — the primal adjoint of a value operator, the tangent
-    adjoint of a first derivative — are shared between operators whose seeds are equal (f and
-    ∂_h f both need δ_l = ∂f/∂z_l).
+    One Taylor-mode forward pass carries the union of the coefficients they need, and one
+    backward pass per output component gives the adjoint series; each operator then only
+    weighs them by its own linearisation weights. Operators whose weights are plain unit vectors
+    (a value, an undecorated derivative) share their adjoint tensors outright.
     """
     n, d = x.shape
-    act = model.act
-    monos_per_op = [op.monomials(d) for op in ops]
-
-    # Directions and direction pairs that the operators need.
-    tangents: dict = {}
-    pairs: dict = {}
-    for monos in monos_per_op:
-        for m in monos:
-            for h in m.directions:
-                tangents.setdefault(h.key, h)
-            if m.order == 2:
-                ka, kb = m.directions[0].key, m.directions[1].key
-                if (kb, ka) in pairs:
-                    ka, kb = kb, ka
-                pairs.setdefault((ka, kb), None)
-    tkeys = list(tangents)
-    tindex = {k: i for i, k in enumerate(tkeys)}
-    plist = [(tindex[a], tindex[b]) for a, b in pairs]
-    pindex = {k: i for i, k in enumerate(pairs)}
-    U = [tangents[k].evaluate(x) for k in tkeys]
-
-    # Forward pass through the streams (shared with MLP.taylor).
+    requests = [op.derivative_keys(d) for op in ops]
+    dirs: dict = {}
+    for keys in requests:
+        for tup in keys:
+            for h in tup:
+                dirs.setdefault(h.key, h)
+    plan = JetPlan(tuple(h.key for h in tup) for keys in requests for tup in keys)
+    fam = plan.family
+    U = [dirs[k].evaluate(x) for k in plan.keys]
     record: list = []
-    model._taylor(x, U, plist, record)
-    inputs = [r["in"] for r in record]
-    pre = [r["pre"] for r in record[:-1]]
-    order = 1 + bool(tkeys) + bool(plist)  # derivatives of the activation needed: 1 to 3
-    derivs = [act.series(z, order)[1:] + [None] * (3 - order) for z, _, _ in pre]
-
-    plain: list = []  # [(seed, {layer: (g_l, hb_l)})]
-    return [_backward(model, monos, x, tindex, pindex, plist, inputs, pre, derivs, plain)
-            for monos in monos_per_op]
-
-
-def _backward(model, monos, x, tindex, pindex, plist, inputs, pre, derivs, plain):
-    """One operator's adjoint streams, layer by layer, and its kernel factors."""
-    n = x.shape[0]
-    out_dim = model.out_dim
-    L = len(model.weights)
-    T = len(tindex)
-    g0 = None
-    g1 = [None] * T
-    g2 = [None] * len(plist)
-
-    def seed(buf, m):
-        if m.component >= out_dim:
-            raise ValueError(f"component: {m.component} is out of range for a model with "
-                             f"{out_dim} output(s)")
-        c = m.coef.evaluate(x)
-        s = torch.zeros(n, out_dim, dtype=x.dtype, device=x.device)
-        s[:, m.component] = c if not isinstance(c, torch.Tensor) else c.to(x.dtype)
-        return _add(buf, s)
-
-    for m in monos:
-        if m.order == 0:
-            g0 = seed(g0, m)
-        elif m.order == 1:
-            i = tindex[m.directions[0].key]
-            g1[i] = seed(g1[i], m)
-        else:
-            ka, kb = m.directions[0].key, m.directions[1].key
-            p = pindex[(ka, kb)] if (ka, kb) in pindex else pindex[(kb, ka)]
-            g2[p] = seed(g2[p], m)
-
-    # Pairs with equal seeds have equal adjoints at every layer: propagate one per group.
-    groups: list[list[int]] = []
-    for p in range(len(plist)):
-        if g2[p] is None:
-            continue
-        for grp in groups:
-            if torch.equal(g2[grp[0]], g2[p]):
-                grp.append(p)
-                break
-        else:
-            groups.append([p])
-    gg = [g2[grp[0]] for grp in groups]
-
-    # Streams on the plain recursion share their adjoints through ``plain``.
-    in_pairs = {i for grp in groups for p in grp for i in plist[p]}
-    has_derivs = any(g is not None for g in g1) or bool(groups)
-
-    def plain_slot(g):
-        for sd, slot in plain:
-            if torch.equal(sd, g):
-                return slot
-        slot: dict = {}
-        plain.append((g, slot))
-        return slot
-
-    slot0 = plain_slot(g0) if g0 is not None and not has_derivs else None
-    slots1 = [plain_slot(g) if g is not None and i not in in_pairs else None
-              for i, g in enumerate(g1)]
-    for slot, g in [(slot0, g0)] + list(zip(slots1, g1)):
-        if slot is not None:
-            slot.setdefault(L - 1, (g, None))
-
-    def pull(slot, g, l, Wc):
-        """h̄ = g (c_w W_l), shared through ``slot`` when the stream is plain."""
-        if g is None:
-            return None
-        if slot is None:
-            return g @ Wc
-        g_l, hb = slot[l]
-        if hb is None:
-            hb = g_l @ Wc
-            slot[l] = (g_l, hb)
-        return hb
-
-    layers: list[_Layer] = [None] * L
-    for l in range(L - 1, -1, -1):
-        W, b = model.weights[l], model.biases[l]
-        cw, cb = model.weight_scales[l], model.bias_scales[l]
-        h_in, dh_in, ddh_in = inputs[l]
-        A, H = [], []
-        if g0 is not None:
-            A.append(g0)
-            H.append(h_in)
-        for i, g in enumerate(g1):
-            if g is not None:
-                A.append(g)
-                H.append(dh_in[i])
-        for k, grp in enumerate(groups):
-            hs = [ddh_in[p] for p in grp if ddh_in[p] is not None]
-            if gg[k] is not None and hs:
-                A.append(gg[k])
-                H.append(torch.stack(hs).sum(0) if len(hs) > 1 else hs[0])
-        layers[l] = _Layer(A or None, H or None, g0,
-                           cw, cb, W.requires_grad, b.requires_grad, W.shape[0], W.shape[1])
-        if l == 0:
-            break
-        # Pull the adjoints back through W_l and the activation of layer l−1.
-        Wc = W if cw == 1.0 else cw * W
-        hb0 = pull(slot0, g0, l, Wc)
-        hb1 = [pull(slots1[i], g, l, Wc) for i, g in enumerate(g1)]
-        hb2 = [None if g is None else g @ Wc for g in gg]
-        z, dz, ddz = pre[l - 1]
-        s1, s2, s3 = derivs[l - 1]
-
-        def advance(slot, hb):
-            if hb is None:
-                return None
-            if slot is None:
-                return s1 * hb
-            if l - 1 not in slot:
-                slot[l - 1] = (s1 * hb, None)
-            return slot[l - 1][0]
-
-        new_g0 = advance(slot0, hb0)
-        new_g1 = [advance(slots1[i], t) for i, t in enumerate(hb1)]
-        if slot0 is None:
-            for i, t in enumerate(hb1):
-                if t is not None:
-                    new_g0 = _add(new_g0, s2 * dz[i] * t)
-        for k, grp in enumerate(groups):
-            hb = hb2[k]
-            if hb is None:
-                continue
-            curv = None
-            for p in grp:
-                a, bb = plist[p]
-                curv = _add(curv, _add(_mul(s2, ddz[p]), s3 * dz[a] * dz[bb]))
-                if a == bb:
-                    new_g1[a] = _add(new_g1[a], 2 * s2 * dz[a] * hb)
-                else:
-                    new_g1[a] = _add(new_g1[a], s2 * dz[bb] * hb)
-                    new_g1[bb] = _add(new_g1[bb], s2 * dz[a] * hb)
-            new_g0 = _add(new_g0, curv * hb)
-        g0, g1 = new_g0, new_g1
-        gg = [_mul(s1, t) for t in hb2]
-    return StructuredFeatures(layers, n, x.dtype, x.device)
+    with torch.no_grad():
+        raw = model.jets(x, U, fam, record=record)
+    ws = [_weights(model, op, x, U, plan, raw) for op in ops]
+    with torch.no_grad():
+        adj = _adjoint_basis(model, fam, record, x.dtype, x.device)
+        split = [[None if t is None else t.unbind(0) for t in layer] for layer in adj]
+        return [_op_features(model, fam, record, adj, split, w, n, x.dtype, x.device)
+                for w in ws]

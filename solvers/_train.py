@@ -121,7 +121,7 @@ def _set_rng_state(st: Mapping) -> None:
 
 
 class _CompiledStreams:
-    """The model as the operators see it, with its Taylor-stream pass compiled by
+    """The model as the operators see it, with its Taylor-mode pass (``jets``) compiled by
     ``torch.compile`` (elementwise work of the forward and backward passes fused). Parameters,
     checkpoints and diagnostics use the model itself; only loss evaluation goes through here."""
 
@@ -129,7 +129,7 @@ class _CompiledStreams:
         self.model = model
         self.max_derivative_order = getattr(model, "max_derivative_order", None)
         self.activation_name = getattr(model, "activation_name", None)
-        self._taylor = torch.compile(model.taylor, dynamic=False)
+        self._jets = torch.compile(model.jets, dynamic=False)
 
     def __call__(self, x):
         return self.model(x)
@@ -137,8 +137,8 @@ class _CompiledStreams:
     def parameters(self):
         return self.model.parameters()
 
-    def taylor(self, x, tangents, pairs=()):
-        return self._taylor(x, list(tangents), list(pairs))
+    def jets(self, x, directions, fam):
+        return self._jets(x, list(directions), fam)
 
 
 def _plain(obj):

@@ -48,3 +48,23 @@ def jacobian_oracle(residual_fn, model) -> torch.Tensor:
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.detach(), b.detach()
     return float((a - b).norm() / b.norm().clamp_min(1e-300))
+
+
+def op_ref(model, x, op):
+    """Any pinnk operator built from ``pinnk.ops`` (linear, any order, field coefficients,
+    nonlinear residuals), evaluated with every derivative in x taken by repeated reverse-mode
+    ``torch.autograd.grad`` (direction fields evaluated at the base point and held fixed)."""
+    from pinnk._operators import Linear, Residual
+
+    if isinstance(op, Residual):
+        return op.fn(x, **{k: op_ref(model, x, inner) for k, inner in op.inputs.items()})
+    if not isinstance(op, Linear):
+        raise TypeError(f"op_ref: cannot evaluate {op!r}")
+    total = 0.0
+    for m in op.monomials(x.shape[1]):
+        xx = x.detach().clone().requires_grad_(True)
+        g = model(xx)[:, m.component]
+        for h in m.directions:
+            g = (grad_x(g, xx) * h.evaluate(x.detach())).sum(-1)
+        total = total + m.coef.evaluate(x.detach()) * g
+    return total

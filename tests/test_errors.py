@@ -74,12 +74,22 @@ def test_implementation_names_and_applicability(model):
     with pytest.raises(ValueError, match="implementation: 'structured' does not apply to term 'u': "
                                          "the model is a Sequential"):
         pinnk.ntk(seq, [t], "structured")
-    nl = pinnk.Term("nl", ops.residual(lambda x, u: u * u, u=ops.value()), X)
-    with pytest.raises(ValueError, match="the operator .* is nonlinear"):
-        pinnk.ntk(model, [nl], "structured")
+    # a custom activation with its first three derivatives only: an order-3 operator needs the 4th
+    act = pinnk.Activation("mytanh", torch.tanh, lambda z: 1 - torch.tanh(z) ** 2,
+                           lambda z: -2 * torch.tanh(z) * (1 - torch.tanh(z) ** 2),
+                           lambda z: (1 - torch.tanh(z) ** 2) * (6 * torch.tanh(z) ** 2 - 2))
+    custom = pinnk.MLP(2, 1, 4, 1, act, dtype=torch.float64)
     d3 = pinnk.Term("d3", ops.directional([1.0, 0.0], 3), X)
-    with pytest.raises(ValueError, match="has derivative order 3 > 2"):
-        pinnk.ntk(model, [d3], "structured")
+    with pytest.raises(ValueError, match="the activation 'mytanh' has no derivative of order 4"):
+        pinnk.ntk(custom, [d3], "structured")
+    assert pinnk.ntk(custom, [d3]).implementations == ["jacobian"]
+    assert pinnk.ntk(custom, [pinnk.Term("d2", ops.laplacian(), X)]).implementations == \
+        ["structured"]
+    emb = pinnk.FourierFeatures(2, 3, dtype=torch.float64)
+    emb.B = torch.nn.Parameter(emb.B)
+    trainable = pinnk.MLP(2, 1, 4, 1, embedding=emb, dtype=torch.float64)
+    with pytest.raises(ValueError, match="the model's embedding has trainable parameters"):
+        pinnk.ntk(trainable, [t], "structured")
     with pytest.raises(ValueError, match="terms: expected a non-empty list"):
         pinnk.ntk(model, [])
     with pytest.raises(TypeError, match=r"terms\[0\]: expected a pinnk.Term"):

@@ -57,8 +57,7 @@ CASES = {
                 lambda m, x: _burgers(x, m(x)[:, 0], partial_ref(m, x, [0, 1]),
                                       partial_ref(m, x, [1, 0]), partial_ref(m, x, [2, 0]))),
 }
-STRUCTURED = {"value", "dir1", "dir2", "dir1_field", "dir2_field", "mixed11", "mixed20",
-              "laplacian", "transport_field", "combo"}
+STRUCTURED = set(CASES)  # every operator, any order, nonlinear residuals included
 
 
 def _models():
@@ -219,14 +218,33 @@ def test_chunking_gives_the_same_blocks(impl):
         assert rel_err(chunked.diagonal(i), torch.diagonal(full.block(i, i))) <= 1e-13
 
 
+class _Opaque(pinnk.ops.Operator):
+    """A custom operator that evaluates the network itself (``apply`` only): it has no
+    derivative requests to linearise, so its kernel takes the Jacobian path."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    @property
+    def order(self):
+        return self.inner.order
+
+    def apply(self, f, x):
+        return self.inner.apply(f, x)
+
+
 def test_mixed_structured_and_jacobian_blocks():
-    """'auto' with one nonlinear term: structured features are materialised for cross blocks."""
+    """'auto' with one opaque term: structured features are materialised for cross blocks, and
+    the reason the opaque term stays on the Jacobian path is stated."""
     model = MODELS["mlp-softplus-ntk"]
     names = ["value", "dir2_field", "burgers"]
     xs = [_points(4, seed=k) for k in range(3)]
     terms = [pinnk.Term(nm, CASES[nm][0], x) for nm, x in zip(names, xs)]
+    terms[2] = pinnk.Term("burgers", _Opaque(CASES["burgers"][0]), xs[2])
     K = pinnk.ntk(model, terms, "auto")
     assert K.implementations == ["structured", "structured", "jacobian"]
+    with pytest.raises(ValueError, match="evaluates the network itself"):
+        pinnk.ntk(model, terms, "structured")
     Js = _oracle_kernel(model, [CASES[nm] for nm in names], xs)
     for i in range(3):
         for j in range(3):

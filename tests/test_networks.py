@@ -39,6 +39,24 @@ def test_activations_have_correct_derivatives():
             assert rel_err(fk(z), d) <= 1e-12, (name, k)
 
 
+@pytest.mark.parametrize("name", ["tanh", "sin", "gelu", "softplus", "erf"])
+def test_activation_series_of_any_order(name):
+    """σ, σ', ..., σ^(7) from the closed forms equal repeated reverse-mode derivatives."""
+    z = torch.linspace(-3, 3, 41, dtype=torch.float64, requires_grad=True)
+    act = pinnk._networks.get_activation(name)
+    series = act.series(z, 7)
+    assert len(series) == 8 and act.max_order == math.inf
+    d = act.fn(z)
+    assert rel_err(series[0], d) <= 1e-14
+    for k in range(1, 8):
+        d = torch.autograd.grad(d.sum(), z, create_graph=True)[0]
+        assert rel_err(series[k], d) <= 1e-11, (name, k)
+    relu = pinnk._networks.get_activation("relu")
+    assert relu.max_order == 1 and len(relu.series(z, 1)) == 2
+    with pytest.raises(ValueError, match="activation: 'relu' has no derivative of order 2"):
+        relu.series(z, 2)
+
+
 def test_fourier_and_periodic_embeddings():
     g = torch.Generator().manual_seed(1)
     ff = pinnk.FourierFeatures(2, 8, scale=2.0, generator=g, dtype=torch.float64)
@@ -61,10 +79,14 @@ def test_positive_output_transform():
     y = m(torch.randn(50, 2, dtype=torch.float64) * 5)
     assert bool((y[:, 0] > 0).all()) and bool((y[:, 2] > 0).all())
     assert bool((y[:, 1] < 0).any())
-    # transforms fall back to the jacobian path, which stays exact
+    # the transform is linearised on the structured path, equal to the Jacobian path
     x = torch.rand(4, 2, dtype=torch.float64)
-    K = pinnk.ntk(m, [pinnk.Term("p", ops.partial([1, 0], component=2), x)])
-    assert K.implementations == ["jacobian"]
+    terms = [pinnk.Term("p", ops.partial([1, 0], component=2), x),
+             pinnk.Term("r", ops.laplacian(component=0), x)]
+    K = pinnk.ntk(m, terms)
+    assert K.implementations == ["structured", "structured"]
+    ref = pinnk.ntk(m, terms, "jacobian").matrix()
+    assert rel_err(K.matrix(), ref) <= 1e-12
 
 
 def test_operators_train_through_forward_mode():
