@@ -11,8 +11,8 @@ import torch
 from torch.func import functional_call, jacrev, vmap
 
 from ._operators import Operator, check_smoothness
-from ._structured import (GramCache, StructuredFeatures, bytes_per_point, structured_features,
-                          structured_features_group, unsupported_reason)
+from ._structured import (GramCache, StructuredFeatures, bytes_per_point, gram_many,
+                          structured_features, structured_features_group, unsupported_reason)
 from ._terms import Term, check_terms
 from ._validation import check_int, model_dtype_device
 
@@ -223,27 +223,51 @@ class Kernel:
             return fa.gram(fb)
         return fa.rows() @ fb.rows().T
 
+    def _compute(self, pairs) -> None:
+        """Compute the blocks (i, j) of ``pairs`` that are not cached yet.
+
+        With the features in memory, every structured chunk pair of every requested block goes
+        into one layer-by-layer pass (:func:`gram_many`), so that the products of factors shared
+        by terms at the same points are formed once per layer."""
+        todo: list = []
+        for i, j in pairs:
+            if any(p in self._blocks or p in todo for p in ((i, j), (j, i))):
+                continue
+            self._check_fits(self.sizes[i], self.sizes[j],
+                             f"block ({self.names[i]}, {self.names[j]})")
+            todo.append((i, j))
+        if not todo:
+            return
+        jobs, out = [], {}
+        with torch.no_grad():
+            for i, j in todo:
+                G = out[(i, j)] = torch.zeros(self.sizes[i], self.sizes[j], dtype=self.dtype,
+                                              device=self.device)
+                for a, sa in enumerate(self._slices(i)):
+                    fa = self._features(i, a)
+                    for b, sb in enumerate(self._slices(j)):
+                        if i == j and b < a:
+                            continue
+                        fb = fa if (i == j and a == b) else self._features(j, b)
+                        if self._cache_features and isinstance(fa, StructuredFeatures) \
+                                and isinstance(fb, StructuredFeatures):
+                            jobs.append((fa, fb, G[sa, sb]))
+                        else:
+                            G[sa, sb] = self._pair_gram(fa, fb)
+            gram_many(jobs)
+            for (i, j), G in out.items():
+                if i == j:  # the chunks below the diagonal by symmetry
+                    sl = self._slices(i)
+                    for a, sa in enumerate(sl):
+                        for b in range(a):
+                            G[sa, sl[b]] = G[sl[b], sa].T
+                self._blocks[(i, j)] = G
+
     def block(self, i: int | str, j: int | str) -> torch.Tensor:
         """Θ_ij = J_i J_jᵀ, shape (n_i, n_j), by index or name (computed once, then cached)."""
         i, j = self.index(i), self.index(j)
-        if (i, j) in self._blocks:
-            return self._blocks[(i, j)]
-        if (j, i) in self._blocks:
-            return self._blocks[(j, i)].T
-        self._check_fits(self.sizes[i], self.sizes[j], f"block ({self.names[i]}, {self.names[j]})")
-        G = torch.empty(self.sizes[i], self.sizes[j], dtype=self.dtype, device=self.device)
-        si, sj = self._slices(i), self._slices(j)
-        with torch.no_grad():
-            for a, sa in enumerate(si):
-                fa = self._features(i, a)
-                for b, sb in enumerate(sj):
-                    if i == j and b < a:
-                        G[sa, sb] = G[sb, sa].T
-                        continue
-                    fb = fa if (i == j and a == b) else self._features(j, b)
-                    G[sa, sb] = self._pair_gram(fa, fb)
-        self._blocks[(i, j)] = G
-        return G
+        self._compute([(i, j)])
+        return self._blocks[(i, j)] if (i, j) in self._blocks else self._blocks[(j, i)].T
 
     def diagonal(self, i: int | str) -> torch.Tensor:
         """The per-point diagonal Θ_ii(x_k, x_k) = ‖∇_θ r_i(x_k)‖², shape (n_i,); no block built."""
@@ -310,6 +334,8 @@ class Kernel:
         w = self._weights(weights)
         N = sum(self.sizes)
         self._check_fits(N, N, "kernel matrix")
+        T = len(self.terms)
+        self._compute([(a, i) for a in range(T) for i in range(a, T)])
         M = torch.empty(N, N, dtype=self.dtype, device=self.device)
         offs = [0]
         for n in self.sizes:

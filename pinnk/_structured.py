@@ -41,6 +41,10 @@ from ._networks import MLP
 from ._operators import Linear, Operator, Residual
 
 
+#: the cost of accumulating one stream pair of a kernel block, in multiply-adds per entry
+_HADAMARD = 16
+
+
 class _NotLinearisable(ValueError):
     pass
 
@@ -110,49 +114,130 @@ class _Layer:
     def H(self) -> torch.Tensor | None:
         return None if self.Hs is None else torch.stack(self.Hs)
 
-    def materialized(self) -> torch.Tensor:
-        """The weight-Jacobian rows c_w Σ_s A_s ⊗ H_s, shape (n, w_out·w_in)."""
+    @functools.cached_property
+    def _rows(self) -> torch.Tensor:
         n = self.A.shape[1]
         return self.cw * torch.einsum("snw,snv->nwv", self.A, self.H).reshape(n, -1)
 
+    def materialized(self) -> torch.Tensor:
+        """The weight-Jacobian rows c_w Σ_s A_s ⊗ H_s, shape (n, w_out·w_in) (formed once)."""
+        return self._rows
+
+    @functools.cached_property
+    def rows_with_bias(self) -> torch.Tensor:
+        """The layer's Jacobian rows, weights then bias (c_b A_0) when it is trained."""
+        if not self.train_b or self.A0 is None:
+            return self._rows
+        return torch.cat([self._rows, self.cb * self.A0], dim=1)
+
 
 class GramCache:
-    """Shares Gram products X Yᵀ between blocks and terms.
+    """Canonical stream factors shared between blocks and terms.
 
-    Terms at the same points carry equal stream factors (the value and a derivative of f share
-    the primal activations h_l and the adjoint δ_l = ∂f/∂z_l). Factors are mapped to one canonical
-    tensor per distinct value (exact ``torch.equal``), and each product of canonical factors is
-    computed once while the products fit in ``budget`` bytes.
+    Terms at the same points carry the same stream factors (every term there shares the
+    activation series h_γ; a value and a derivative of f share the adjoint δ_l = ∂f/∂z_l): the
+    feature builder hands them out as the same tensor or as views of the same memory. Factors
+    are mapped to one canonical tensor per distinct view (storage, offset, shape and strides),
+    so that :func:`gram_many` recognises a product that several blocks ask for; ``budget``
+    bounds the bytes of the products it keeps within a layer.
     """
 
     def __init__(self, budget: int):
         self.budget = budget
-        self.used = 0
         self._canon: dict = {}
-        self._products: dict = {}
 
     def canonical(self, layer: int, t: torch.Tensor) -> torch.Tensor:
-        bucket = self._canon.setdefault((layer, tuple(t.shape)), [])
-        for c in bucket:
-            if c is t or torch.equal(c, t):
-                return c
-        bucket.append(t)
-        return t
+        key = (layer, t.data_ptr(), tuple(t.shape), t.stride(), t.dtype, t.device)
+        return self._canon.setdefault(key, t)
 
-    def product(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        key = (id(a), id(b))
-        hit = self._products.get(key)
+
+class _Products:
+    """The Gram products a bᵀ of one layer, for a batch of blocks computed layer by layer.
+
+    A product that the layer's blocks ask for more than once (``counts``, set per layer) is
+    kept for the rest of the layer, in buffers recycled from layer to layer (so they stay in
+    cache) while they fit in ``budget`` bytes; any other product is used once and written into
+    one of two scratch buffers (``slot`` 0 or 1), valid until the next product in the same slot.
+    """
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.counts: dict = {}
+        self._kept: dict = {}
+        self._free: dict = {}
+        self._scratch: dict = {}
+
+    def next_layer(self, counts: dict) -> None:
+        for t in self._kept.values():
+            self._free.setdefault((tuple(t.shape), t.dtype, t.device), []).append(t)
+        self._kept = {}
+        self.counts = counts
+
+    def _pooled(self, shape, like) -> torch.Tensor:
+        free = self._free.get((shape, like.dtype, like.device))
+        if free:
+            return free.pop()
+        return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+    def _scratch_buffer(self, slot: int, shape, like) -> torch.Tensor:
+        key = (slot, shape, like.dtype, like.device)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = self._scratch[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return buf
+
+    def __call__(self, a: torch.Tensor, b: torch.Tensor, slot: int = 0) -> torch.Tensor:
+        hit = self._kept.get((id(a), id(b)))
         if hit is not None:
             return hit
-        hit = self._products.get((id(b), id(a)))
+        hit = self._kept.get((id(b), id(a)))
         if hit is not None:
             return hit.T
-        out = a @ b.T
-        size = out.numel() * out.element_size()
-        if self.used + size <= self.budget:
-            self._products[key] = out
-            self.used += size
-        return out
+        shape = (a.shape[0], b.shape[0])
+        keep = (self.counts.get(_pair_key(a, b), 0) > 1
+                and (len(self._kept) + 1) * shape[0] * shape[1] * a.element_size() <= self.budget)
+        if keep:
+            out = torch.mm(a, b.T, out=self._pooled(shape, a))
+            self._kept[(id(a), id(b))] = out
+            return out
+        return torch.mm(a, b.T, out=self._scratch_buffer(slot, shape, a))
+
+
+def _pair_key(a: torch.Tensor, b: torch.Tensor) -> tuple:
+    ia, ib = id(a), id(b)
+    return (ia, ib) if ia <= ib else (ib, ia)
+
+
+def gram_many(jobs: list) -> None:
+    """Accumulate Θ between pairs of feature chunks: each job is ``(fa, fb, out)`` with ``out``
+    a (fa.n, fb.n) tensor (or view) that receives the kernel (added to it).
+
+    The blocks are computed layer by layer. For each layer the products every block needs are
+    listed first, so that a product asked for by several blocks (the activation series of terms
+    at the same points, an adjoint shared by a value and its derivatives) is formed once, and a
+    layer whose Jacobian rows are cheaper to form than its stream products is materialised.
+    """
+    if not jobs:
+        return
+    first = jobs[0][0]
+    budget = first.cache.budget if first.cache is not None else 0
+    pool = _Products(budget)
+    offs = [torch.zeros_like(out) if fa is fb else None for fa, fb, out in jobs]
+    for l in range(len(first.layers)):
+        plans = [fa._layer_plan(l, fb, off is not None) for (fa, fb, _), off in zip(jobs, offs)]
+        counts: dict = {}
+        for plan in plans:
+            for a, b in plan or ():
+                counts[_pair_key(a, b)] = counts.get(_pair_key(a, b), 0) + 1
+        for k, ((fa, fb, _), off) in enumerate(zip(jobs, offs)):
+            if plans[k] and fa._prefer_materialized(l, fb, counts):
+                plans[k] = None
+        pool.next_layer(counts)
+        for (fa, fb, out), off, plan in zip(jobs, offs, plans):
+            fa._gram_layer(l, fb, out, off, pool, plan is None)
+    for (fa, fb, out), off in zip(jobs, offs):
+        if off is not None:
+            out += off + off.T
 
 
 class StructuredFeatures:
@@ -173,27 +258,46 @@ class StructuredFeatures:
         """Map this chunk's factors to the canonical tensors of ``cache`` (see :class:`GramCache`)."""
         self.cache = cache
         for l in range(len(self.layers)):
+            first = None if self.As[l] is None else self.As[l][0]
             if self.As[l] is not None:
                 self.As[l] = [cache.canonical(l, t) for t in self.As[l]]
                 self.Hs[l] = [cache.canonical(l, t) for t in self.Hs[l]]
             if self.A0s[l] is not None:
-                self.A0s[l] = cache.canonical(l, self.A0s[l])
+                # the bias factor is usually the primal stream itself: one slot, not two
+                self.A0s[l] = self.As[l][0] if self.A0s[l] is first \
+                    else cache.canonical(l, self.A0s[l])
         return self
 
-    def _mm(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a @ b.T if self.cache is None else self.cache.product(a, b)
-
     # -- helpers ---------------------------------------------------------------------------------
-    def _prefer_materialized(self, la: _Layer, lb: _Layer, other: "StructuredFeatures") -> bool:
-        """Form the layer's Jacobian rows when that takes fewer operations than the stream
-        products (w_out·w_in against S_a·S_b·(w_out + w_in)); with a shared Gram cache the
-        stream products are mostly reused, so only single-unit layers are materialised."""
-        if la.As is None or lb.As is None:
-            return False
-        w_out, w_in = la.w_out, la.w_in
-        pairs = 1 if (self.cache is not None and other.cache is self.cache) \
-            else len(la.As) * len(lb.As)
-        return w_out * w_in < pairs * (w_out + w_in)
+    def _layer_plan(self, l: int, other: "StructuredFeatures", same: bool) -> list | None:
+        """The Gram products layer l of block (self, other) asks for, in the order
+        :meth:`_gram_layer` asks for them (None when the layer has no weight streams)."""
+        la, lb = self.layers[l], other.layers[l]
+        if not (la.train_w and la.As is not None and lb.As is not None):
+            return None
+        Aa, Ha, Ab, Hb = self.As[l], self.Hs[l], other.As[l], other.Hs[l]
+        out = []
+        for s in range(len(Aa)):
+            for t in range(s if same else 0, len(Ab)):
+                out += [(Aa[s], Ab[t]), (Ha[s], Hb[t])]
+        return out
+
+    def _prefer_materialized(self, l: int, other: "StructuredFeatures", counts: dict) -> bool:
+        """Form layer l's Jacobian rows when that is cheaper than the stream products.
+
+        Per kernel entry, the rows cost w_out·w_in multiply-adds; the streams cost w_out per
+        product of adjoint factors and w_in per product of activation factors — shared by the
+        ``counts[pair]`` blocks of the layer that ask for it — plus about ``_HADAMARD`` for
+        accumulating each stream pair. So the input layer of a low-dimensional problem and a
+        narrow output layer are usually materialised, hidden layers not."""
+        la = self.layers[l]
+        Aa, Ab, Ha, Hb = self.As[l], other.As[l], self.Hs[l], other.Hs[l]
+
+        def cost(X, Y, w):
+            return sum(w / counts.get(_pair_key(x, y), 1) for x in X for y in Y)
+
+        streams = cost(Aa, Ab, la.w_out) + cost(Ha, Hb, la.w_in) + _HADAMARD * len(Aa) * len(Ab)
+        return la.w_out * la.w_in < streams
 
     def rows(self) -> torch.Tensor:
         """The full Jacobian rows (n, P), parameters in ``model.parameters()`` order
@@ -212,28 +316,42 @@ class StructuredFeatures:
     # -- kernels ----------------------------------------------------------------------------------
     def gram(self, other: "StructuredFeatures") -> torch.Tensor:
         """Θ between the two chunks, shape (self.n, other.n)."""
-        same = other is self
         G = torch.zeros(self.n, other.n, dtype=self.dtype, device=self.device)
-        off = torch.zeros_like(G) if same else G  # pairs (s, t > s) of a diagonal block
-        for l, (la, lb) in enumerate(zip(self.layers, other.layers)):
-            if la.train_w and la.As is not None and lb.As is not None:
-                if self._prefer_materialized(la, lb, other):
-                    Ja = la.materialized()
-                    Jb = Ja if same else lb.materialized()
-                    G.addmm_(Ja, Jb.T)
-                else:
-                    cw2 = la.cw * la.cw
-                    Aa, Ha, Ab, Hb = self.As[l], self.Hs[l], other.As[l], other.Hs[l]
-                    for s in range(len(Aa)):
-                        for t in range(s if same else 0, len(Ab)):
-                            acc = off if same and t != s else G
-                            acc.addcmul_(self._mm(Aa[s], Ab[t]), self._mm(Ha[s], Hb[t]),
-                                         value=cw2)
-            if la.train_b and self.A0s[l] is not None and other.A0s[l] is not None:
-                G.add_(self._mm(self.A0s[l], other.A0s[l]), alpha=la.cb * la.cb)
-        if same:
-            G += off + off.T
+        gram_many([(self, other, G)])
         return G
+
+    def _gram_layer(self, l: int, other: "StructuredFeatures", G: torch.Tensor,
+                    off: torch.Tensor | None, mm: _Products, materialize: bool) -> None:
+        """Add layer l's part of Θ to G (and, for a chunk with itself, the stream pairs s < t to
+        ``off``, which the caller adds with its transpose)."""
+        same = off is not None
+        la, lb = self.layers[l], other.layers[l]
+        done_bias = False
+        if la.train_w and la.As is not None and lb.As is not None:
+            if materialize and la.train_b == lb.train_b and (la.A0 is None) == (lb.A0 is None):
+                Ja = la.rows_with_bias
+                Jb = Ja if same else lb.rows_with_bias
+                G.addmm_(Ja, Jb.T)
+                done_bias = True
+            elif materialize:
+                Ja = la.materialized()
+                Jb = Ja if same else lb.materialized()
+                G.addmm_(Ja, Jb.T)
+            else:
+                cw2 = la.cw * la.cw
+                Aa, Ha, Ab, Hb = self.As[l], self.Hs[l], other.As[l], other.Hs[l]
+                # the bias term c_b² A_0 A_0ᵀ reuses the product of the primal streams
+                done_bias = la.train_b and self.A0s[l] is Aa[0] and other.A0s[l] is Ab[0]
+                for s in range(len(Aa)):
+                    for t in range(s if same else 0, len(Ab)):
+                        acc = off if same and t != s else G
+                        AA = mm(Aa[s], Ab[t], 0)
+                        acc.addcmul_(AA, mm(Ha[s], Hb[t], 1), value=cw2)
+                        if done_bias and s == 0 and t == 0:
+                            G.add_(AA, alpha=la.cb * la.cb)
+        if la.train_b and not done_bias and self.A0s[l] is not None \
+                and other.A0s[l] is not None:
+            G.add_(mm(self.A0s[l], other.A0s[l], 0), alpha=la.cb * la.cb)
 
     def cross_diag(self, other: "StructuredFeatures") -> torch.Tensor:
         """Θ(x_k, x_k) between two terms at the same points, shape (n,), without any n×n block."""
@@ -280,29 +398,33 @@ class _Linearisation:
         return c if f == 1 else f * c
 
 
-def _weights(model: MLP, op: Operator, x: torch.Tensor, U: list, plan: JetPlan,
+def _weights(model: MLP, ops: list, x: torch.Tensor, U: list, plan: JetPlan,
              raw: list) -> list:
-    """w_β = ∂(D f)/∂v_β at every point, shape (n, out) per multi-index (None where D does not
-    depend on v_β): one autograd pass through the output transform and the operator."""
+    """Per operator, w_β = ∂(D f)/∂v_β at every point, shape (n, out) per multi-index (None
+    where D does not depend on v_β): the output transform is expanded once, then one autograd
+    pass per operator."""
     fam = plan.family
+    out_ws = []
     with torch.enable_grad():
         leaves = [None if t is None else t.detach().requires_grad_(True) for t in raw]
+        live = [k for k, t in enumerate(leaves) if t is not None]
         T = model.output_transform
         series = leaves if T is None else transform_series(fam, T, x, U, leaves)
-        out = op.evaluate(_Linearisation(plan, series, op), x)
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0],):
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"operator: {op!r} must give a tensor of shape ({x.shape[0]},), got "
-                             f"{shape}")
-        live = [k for k, t in enumerate(leaves) if t is not None]
-        if not out.requires_grad:  # D f does not depend on the network
-            return [None] * len(fam)
-        grads = torch.autograd.grad(out.sum(), [leaves[k] for k in live], allow_unused=True)
-    w: list = [None] * len(fam)
-    for k, g in zip(live, grads):
-        if g is not None:
-            w[k] = g.detach()
-    return w
+        for q, op in enumerate(ops):
+            out = op.evaluate(_Linearisation(plan, series, op), x)
+            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0],):
+                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise ValueError(f"operator: {op!r} must give a tensor of shape ({x.shape[0]},), "
+                                 f"got {shape}")
+            w: list = [None] * len(fam)
+            if out.requires_grad:  # else D f does not depend on the network
+                grads = torch.autograd.grad(out.sum(), [leaves[k] for k in live],
+                                            allow_unused=True, retain_graph=q < len(ops) - 1)
+                for k, g in zip(live, grads):
+                    if g is not None:
+                        w[k] = g.detach()
+            out_ws.append(w)
+    return out_ws
 
 
 def _adjoint_basis(model: MLP, fam, record: list, dtype, device) -> list:
@@ -311,7 +433,8 @@ def _adjoint_basis(model: MLP, fam, record: list, dtype, device) -> list:
     exactly zero."""
     L = len(model.weights)
     C = model.out_dim
-    delta: list = [torch.eye(C, dtype=dtype, device=device)[:, None, :]] + [None] * (len(fam) - 1)
+    F = len(fam)
+    delta: list = [torch.eye(C, dtype=dtype, device=device)[:, None, :]] + [None] * (F - 1)
     adj: list = [None] * L
     adj[L - 1] = delta
     for l in range(L - 1, 0, -1):
@@ -323,7 +446,7 @@ def _adjoint_basis(model: MLP, fam, record: list, dtype, device) -> list:
             G = [delta[live[0]] @ Wc]
         else:
             G = (torch.stack([delta[i] for i in live]) @ Wc).unbind(0)
-        g: list = [None] * len(fam)
+        g: list = [None] * F
         for i, t in zip(live, G):
             g[i] = t
         delta = product(fam, record[l - 1][1], g)
@@ -331,48 +454,96 @@ def _adjoint_basis(model: MLP, fam, record: list, dtype, device) -> list:
     return adj
 
 
-def _constant_unit(w: torch.Tensor) -> int | None:
-    """The component c when every row of ``w`` (n, C) is the unit vector e_c, else None."""
+def _scaled_unit(w: torch.Tensor) -> tuple | None:
+    """(c, a) when every row of ``w`` (n, C) is a·e_c (a constant multiple of one unit vector),
+    else None: the weight of an operator with constant coefficients."""
     row = w[0]
     nz = (row != 0).nonzero()
-    if nz.numel() != 1 or float(row[int(nz[0])]) != 1.0:
+    if nz.numel() != 1:
         return None
-    return int(nz[0]) if bool((w == row).all()) else None
+    c = int(nz[0])
+    return (c, float(row[c])) if bool((w == row).all()) else None
 
 
 def _op_features(model: MLP, fam, record: list, adj: list, split: list, w: list, n: int,
                  dtype, device) -> StructuredFeatures:
-    """The stream factors A_γ, H_γ of one operator (see the module docstring)."""
+    """The stream factors of one operator (see the module docstring).
+
+    Stream γ pairs A_γ = Σ_{β≥γ} Σ_c w_{β,c} δ^c_{β−γ} with H_γ. Where A_γ is a constant multiple
+    a·δ of one adjoint tensor (an operator with constant coefficients), the stream keeps δ itself
+    — shared with every other operator at the points — and the constant moves to the activation
+    side; streams with the same adjoint are merged, δ ⊗ (a H_γ + a' H_γ'), as for the two second
+    derivatives of a Laplacian."""
     L = len(model.weights)
     F = len(fam)
     nz = [i for i in range(F) if w[i] is not None]
-    units = {i: _constant_unit(w[i]) for i in nz}
+    units = {i: _scaled_unit(w[i]) for i in nz}
+    # the output components each weight vector touches (a residual rarely reads them all)
+    cols = {i: [c for c in range(w[i].shape[1]) if bool((w[i][:, c] != 0).any())] for i in nz}
     layers: list = []
     for l in range(L):
         h_in = record[l][0]
-        A: list = [None] * F
-        for i in nz:
-            if l == L - 1:  # the adjoint of the output layer is the unit seed itself
-                A[i] = w[i] if A[i] is None else A[i] + w[i]
+        streams: list = []  # [A, H] pairs
+        by_adjoint: dict = {}  # id(A) -> position in streams, for shared adjoints
+        A0 = None
+        if l == L - 1:  # the adjoint of the output layer is the unit seed itself
+            for i in nz:
+                if h_in[i] is not None:
+                    streams.append([w[i], h_in[i]])
+            A0 = w[0]
+        for j in range(F if l < L - 1 else 0):
+            pieces: list = []  # (weight column or scalar, adjoint view)
+            for i in nz:
+                for jj, k in fam.splits[i]:
+                    if jj != j or split[l][k] is None:
+                        continue
+                    if units[i] is not None:
+                        c, a = units[i]
+                        pieces.append((a, split[l][k][c]))
+                    else:
+                        pieces += [(w[i][:, c:c + 1], split[l][k][c]) for c in cols[i]]
+            if not pieces:
                 continue
-            for j, k in fam.splits[i]:
-                if adj[l][k] is None:
+            views = {id(t) for _, t in pieces}
+            scalar = all(isinstance(a, float) for a, _ in pieces) and len(views) == 1
+            if scalar:
+                a, t = sum(a for a, _ in pieces), pieces[0][1]
+                if j == 0:
+                    A0 = t if a == 1.0 else a * t
+                if h_in[j] is None or a == 0.0:
                     continue
-                c = units[i]
-                if c is not None:
-                    t = split[l][k][c]
-                elif w[i].shape[1] == 1:
-                    t = w[i] * split[l][k][0]
+                H = h_in[j] if a == 1.0 else a * h_in[j]
+                k = by_adjoint.get(id(t))
+                if k is None:
+                    by_adjoint[id(t)] = len(streams)
+                    streams.append([t, H])
                 else:
-                    t = (w[i].T.unsqueeze(-1) * adj[l][k]).sum(0)
-                A[j] = t if A[j] is None else A[j] + t
-        As = [A[j] for j in range(F) if A[j] is not None and h_in[j] is not None]
-        Hs = [h_in[j] for j in range(F) if A[j] is not None and h_in[j] is not None]
+                    streams[k][1] = streams[k][1] + H
+            else:
+                A = _combine(pieces)
+                if j == 0:
+                    A0 = A
+                if h_in[j] is not None:
+                    streams.append([A, h_in[j]])
+        As = [a for a, _ in streams]
+        Hs = [h for _, h in streams]
         W, b = model.weights[l], model.biases[l]
-        layers.append(_Layer(As or None, Hs or None, A[0], model.weight_scales[l],
+        layers.append(_Layer(As or None, Hs or None, A0, model.weight_scales[l],
                              model.bias_scales[l], W.requires_grad, b.requires_grad, W.shape[0],
                              W.shape[1]))
     return StructuredFeatures(layers, n, dtype, device)
+
+
+def _combine(pieces: list) -> torch.Tensor:
+    """Σ a_k t_k over (a_k, t_k) pairs (a_k a column (n, 1) or a float), as a new tensor."""
+    a, t = pieces[0]
+    acc = a * t
+    for a, t in pieces[1:]:
+        if isinstance(a, float):
+            acc.add_(t, alpha=a)
+        else:
+            acc.addcmul_(a, t)
+    return acc
 
 
 def structured_features_group(model: MLP, ops: list, x: torch.Tensor) -> list:
@@ -396,7 +567,7 @@ def structured_features_group(model: MLP, ops: list, x: torch.Tensor) -> list:
     record: list = []
     with torch.no_grad():
         raw = model.jets(x, U, fam, record=record)
-    ws = [_weights(model, op, x, U, plan, raw) for op in ops]
+    ws = _weights(model, ops, x, U, plan, raw)
     with torch.no_grad():
         adj = _adjoint_basis(model, fam, record, x.dtype, x.device)
         split = [[None if t is None else t.unbind(0) for t in layer] for layer in adj]

@@ -8,10 +8,11 @@ from pinnk.benchmarks import ntk as ntk_bench
 
 
 def test_ntk_benchmark_runs_and_agrees(capsys):
-    assert ntk_bench.main(["--n", "6", "--width", "12", "--repeats", "1", "--threads", "1",
-                           "--json"]) == 0
+    assert ntk_bench.main(["--n", "6", "--width", "12", "--euler-widths", "8,10", "--repeats", "1",
+                           "--threads", "1", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["case"] for r in rows] == ["[f, d_h f]", "[f, laplacian f]"]
+    assert [r["case"] for r in rows] == ["[f, d_h f]", "[f, laplacian f]", "[f, d_h^4 f]",
+                                         "euler 1d 6x8 Positive", "euler 1d 6x10 Positive"]
     for r in rows:
         assert r["rel_diff"] <= 1e-10
         assert r["jacobian_s"] > 0 and r["structured_s"] > 0
@@ -21,6 +22,28 @@ def test_ntk_benchmark_runs_and_agrees(capsys):
 def test_ntk_benchmark_rejects_bad_options(capsys):
     assert ntk_bench.main(["--n", "0"]) == 2
     assert ntk_bench.main(["--threads", "0"]) == 2
+    assert ntk_bench.main(["--cases", "a,z"]) == 2
+    assert "--cases: unknown case(s) ['z']" in capsys.readouterr().err
+    assert ntk_bench.main(["--euler-widths", "64,x"]) == 2
+    assert "--euler-widths: expected positive integers" in capsys.readouterr().err
+
+
+def test_ntk_benchmark_euler_residuals_are_the_zoo_ones():
+    """The benchmark's own copy of the Euler residuals (pinnk does not import problems) gives
+    the same values as problems.euler_residuals_1d."""
+    import torch
+
+    import pinnk
+    from problems._euler import euler_residuals_1d
+
+    g = torch.Generator().manual_seed(0)
+    model = pinnk.MLP(2, 3, 8, 2, output_transform=pinnk.Positive([0, 2]), generator=g,
+                      dtype=torch.float64)
+    x = torch.rand(7, 2, generator=g, dtype=torch.float64)
+    mine, zoo = ntk_bench.euler_residuals_1d(), euler_residuals_1d()
+    assert list(mine) == list(zoo)
+    for name in mine:
+        assert torch.allclose(mine[name](model, x), zoo[name](model, x), rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.slow
