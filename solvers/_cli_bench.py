@@ -194,7 +194,8 @@ def run_perf(args: argparse.Namespace) -> int:
                  "torch": torch.__version__}
     if args.only in (None, "ntk"):
         out["ntk"] = ntk.measure(n=32 if quick else 256, width=32 if quick else 200,
-                                 repeats=repeats, device=device, memory=not quick)
+                                 repeats=repeats, device=device, memory=not quick,
+                                 euler_widths=(16,) if quick else (64, 200))
     if args.only in (None, "train-step"):
         out["train_step"] = train_step.measure(points=256 if quick else 4096,
                                                steps=5 if quick else 200, repeats=repeats,
@@ -208,7 +209,7 @@ def run_perf(args: argparse.Namespace) -> int:
         for r in out["ntk"]["cases"]:
             mem = (f", memory {r['memory_ratio']:.1f}x" if r.get("memory_ratio") is not None
                    else "")
-            print(f"NTK {r['case']:18s} n={r['n_per_term']} width {r['width']}: structured vs "
+            print(f"NTK {r['case']:27s} n={r['n_per_term']} width {r['width']}: structured vs "
                   f"jacobian time {r['time_ratio']:.1f}x{mem} (rel. diff {r['rel_diff']:.1e})")
     if "train_step" in out:
         r = out["train_step"]
