@@ -268,6 +268,18 @@ class Operator:
         dimension d); a custom operator that evaluates the function itself reads none."""
         return []
 
+    def parts(self, x: torch.Tensor) -> list | None:
+        """For an operator that combines other operators evaluated at other points — D f(x) =
+        Σ_k c_k (D_k f)(y_k(x)), e.g. a periodicity defect f(x) − f(x + P e_k) — the list of
+        (c_k, D_k, y_k) with y_k (n, d); None otherwise. The structured kernel path reads it
+        (the kernel of such a term is the same combination of the parts' features). An
+        operator that defines it also lists the D_k in :meth:`inner_operators`."""
+        return None
+
+    def inner_operators(self) -> list:
+        """The operators D_k that :meth:`parts` combines (empty for other operators)."""
+        return []
+
     def __call__(self, model: Callable, x: torch.Tensor) -> torch.Tensor:
         """Evaluate D f_model at ``x`` (n, d); returns a tensor (n,) with the dtype of the output."""
         check_smoothness(model, self)

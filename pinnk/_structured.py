@@ -50,11 +50,14 @@ class _NotLinearisable(ValueError):
 
 
 def _linearisable(op: Operator) -> bool:
-    """Whether every part of ``op`` reads the network only through its derivatives."""
+    """Whether every part of ``op`` reads the network only through its derivatives (or is a
+    combination of such operators at other points, see :meth:`Operator.parts`)."""
     if isinstance(op, Linear):
         return True
     if isinstance(op, Residual):
         return all(_linearisable(o) for o in op.inputs.values())
+    if type(op).parts is not Operator.parts:
+        return all(_linearisable(o) for o in op.inner_operators())
     return type(op).evaluate is not Operator.evaluate
 
 
@@ -74,6 +77,8 @@ def unsupported_reason(model: torch.nn.Module, op: Operator) -> str | None:
 
 def bytes_per_point(model: MLP, op: Operator, d: int, itemsize: int) -> int:
     """The memory the stream factors of ``op`` take per point (an estimate for chunking)."""
+    if type(op).parts is not Operator.parts:
+        return sum(bytes_per_point(model, o, d, itemsize) for o in op.inner_operators())
     plan = JetPlan(tuple(h.key for h in r) for r in op.derivative_keys(d))
     F = len(plan.family)
     return (F * (model.out_dim + 2) + 2) * sum(model.widths) * itemsize
@@ -546,6 +551,27 @@ def _combine(pieces: list) -> torch.Tensor:
     return acc
 
 
+def _combined_features(model: MLP, parts: list, n: int, dtype, device) -> StructuredFeatures:
+    """The features of Σ_k c_k (D_k f)(y_k): each part's streams, its adjoints scaled by c_k."""
+    feats = [(float(c), structured_features(model, op, y.to(dtype=dtype, device=device)))
+             for c, op, y in parts]
+    layers = []
+    for l in range(len(model.weights)):
+        As, Hs, A0 = [], [], None
+        for c, f in feats:
+            la = f.layers[l]
+            if la.As is not None:
+                As += [a if c == 1.0 else c * a for a in la.As]
+                Hs += list(la.Hs)
+            if la.A0 is not None:
+                a0 = la.A0 if c == 1.0 else c * la.A0
+                A0 = a0 if A0 is None else A0 + a0
+        la = feats[0][1].layers[l]
+        layers.append(_Layer(As or None, Hs or None, A0, la.cw, la.cb, la.train_w, la.train_b,
+                             la.w_out, la.w_in))
+    return StructuredFeatures(layers, n, dtype, device)
+
+
 def structured_features_group(model: MLP, ops: list, x: torch.Tensor) -> list:
     """Stream factors of several operators at the same points ``x`` (n, d).
 
@@ -555,6 +581,17 @@ def structured_features_group(model: MLP, ops: list, x: torch.Tensor) -> list:
     (a value, an undecorated derivative) share their adjoint tensors outright.
     """
     n, d = x.shape
+    combined = {k: op.parts(x) for k, op in enumerate(ops)}
+    combined = {k: v for k, v in combined.items() if v is not None}
+    if combined:
+        local = [k for k in range(len(ops)) if k not in combined]
+        out: list = [None] * len(ops)
+        for k, f in zip(local, structured_features_group(model, [ops[k] for k in local], x)
+                        if local else []):
+            out[k] = f
+        for k, parts in combined.items():
+            out[k] = _combined_features(model, parts, n, x.dtype, x.device)
+        return out
     requests = [op.derivative_keys(d) for op in ops]
     dirs: dict = {}
     for keys in requests:

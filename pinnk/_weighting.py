@@ -61,6 +61,12 @@ class Weighting:
         """Per-term losses L_i = ‖r_i‖² / (2 n_i) (scalar tensors with their graphs)."""
         return [0.5 * (r * r).mean() for r in residuals]
 
+    def point_weights(self, residuals: Sequence[torch.Tensor], terms: Sequence[Term]) -> list:
+        """Per term, the per-point coefficients c (n_i,) of its loss L_i = ½ Σ_p c_p r_p²
+        (detached; 1/n_i for the mean loss): the loss as a weighted least-squares problem, which
+        the Gauss–Newton solver needs."""
+        return [torch.full_like(r.detach(), 1.0 / r.shape[0]) for r in residuals]
+
     def update(self, step: int, model: torch.nn.Module, terms: Sequence[Term],
                losses: Sequence[torch.Tensor]) -> bool:
         """Refresh the weights if due at ``step``; returns True when they changed."""
@@ -308,6 +314,16 @@ class Causal(Weighting):
     def weights(self) -> torch.Tensor:
         return self.inner.weights
 
+    def _slabs(self, r: torch.Tensor, t: Term) -> tuple:
+        """The point indices of the non-empty time slabs of a residual term, their mean squared
+        residuals L_k and the causal weights w_k (detached)."""
+        time = t.points[:, self.time_index].to(r.device)
+        order = torch.argsort(time)
+        slabs = [s for s in torch.tensor_split(order, self.chunks) if s.numel() > 0]
+        Lk = torch.stack([(r[s] * r[s]).mean() for s in slabs])
+        w = torch.exp(-self.epsilon * torch.cumsum(Lk.detach(), 0) + self.epsilon * Lk.detach())
+        return slabs, Lk, w
+
     def term_losses(self, residuals, terms) -> list:
         if self.time_index is None:
             return self.inner.term_losses(residuals, terms)
@@ -317,15 +333,27 @@ class Causal(Weighting):
             if not t.is_residual:
                 out.append(0.5 * (r * r).mean())
                 continue
-            time = t.points[:, self.time_index].to(r.device)
-            order = torch.argsort(time)
-            slabs = torch.tensor_split((r * r)[order], self.chunks)
-            Lk = torch.stack([s.mean() for s in slabs if s.numel() > 0])
-            w = torch.exp(-self.epsilon * torch.cumsum(Lk.detach(), 0) + self.epsilon * Lk.detach())
+            _, Lk, w = self._slabs(r, t)
             mins.append(w.min())
             out.append(0.5 * (w * Lk).mean())
         if mins:  # kept on the device: read (one synchronisation) only when reported
             self._min_weight = torch.stack(mins).min()
+        return out
+
+    def point_weights(self, residuals, terms) -> list:
+        """c_p = w_k / (M m_k) for a point in slab k (m_k points) of a residual term: the causal
+        loss ½ Σ_k w_k L_k / M written point by point."""
+        out = self.inner.point_weights(residuals, terms)
+        if self.time_index is None:
+            return out
+        for i, (r, t) in enumerate(zip(residuals, terms)):
+            if not t.is_residual:
+                continue
+            slabs, _, w = self._slabs(r.detach(), t)
+            c = torch.empty_like(r.detach())
+            for s, wk in zip(slabs, w):
+                c[s] = wk / (len(slabs) * s.numel())
+            out[i] = c
         return out
 
     def update(self, step, model, terms, losses) -> bool:

@@ -177,13 +177,22 @@ class Periodic(ops.Operator):
     def order(self) -> int:
         return self.inner.order
 
-    def apply(self, f: Callable, x: torch.Tensor) -> torch.Tensor:
+    def _shift(self, x: torch.Tensor) -> torch.Tensor:
         d = x.shape[1]
         if self.dim >= d:
             raise ValueError(f"dim: coordinate {self.dim} out of range for points of dimension {d}")
-        shift = torch.tensor([self.period if k == self.dim else 0.0 for k in range(d)],
-                             dtype=x.dtype, device=x.device)
-        return self.inner.apply(f, x) - self.inner.apply(f, x + shift)
+        return torch.tensor([self.period if k == self.dim else 0.0 for k in range(d)],
+                            dtype=x.dtype, device=x.device)
+
+    def apply(self, f: Callable, x: torch.Tensor) -> torch.Tensor:
+        return self.inner.apply(f, x) - self.inner.apply(f, x + self._shift(x))
+
+    def parts(self, x: torch.Tensor) -> list:
+        """D g(x) − D g(x + P e_k) as two parts: the structured kernel path takes it."""
+        return [(1.0, self.inner, x), (-1.0, self.inner, x + self._shift(x))]
+
+    def inner_operators(self) -> list:
+        return [self.inner]
 
     def __repr__(self) -> str:
         return f"Periodic[{self.inner!r}](x{self.dim} | x{self.dim} + {self.period:g})"

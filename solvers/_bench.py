@@ -58,6 +58,8 @@ BUDGET_KEYS = ("steps", "points", "optimizer", "resample_every", "ntk_every", "p
 _CASE_KEYS = ("problem", "params", "label", "methods", "references", "output") + BUDGET_KEYS
 _SUITE_KEYS = ("name", "description", "seeds", "methods", "defaults", "cases")
 _DEFAULTS_KEYS = BUDGET_KEYS + ("methods", "time_methods")
+# What a method given as a table may set besides its weighting (it overrides the case's budget)
+METHOD_KEYS = ("weighting", "optimizer", "steps", "dtype", "resample_every")
 
 
 class BenchError(ValueError):
@@ -142,6 +144,7 @@ class Suite:
     methods: dict          # method name -> weighting spec string
     cases: tuple
     path: Path | None = None
+    overrides: dict = field(default_factory=dict)  # method name -> its budget overrides
 
     def case(self, label: str) -> Case:
         for c in self.cases:
@@ -208,6 +211,7 @@ def load_suite(name: str | os.PathLike) -> Suite:
         fixed = "fixed"
         trace = "trace:every=20"
         causal = "causal:epsilon=1,chunks=8+trace:every=20"
+        gn = { weighting = "fixed", optimizer = "gn", steps = 100, dtype = "float64" }
         [defaults]                                    # budget defaults of every case
         steps = 200
         methods = ["fixed", "trace"]                  # run on every case
@@ -224,6 +228,10 @@ def load_suite(name: str | os.PathLike) -> Suite:
     ``output`` (the error shown in the table) and ``references`` (ids in ``references.toml``: only
     for a case that trains with the published budget).
 
+    A method is a weighting spec, or a table with ``weighting`` (default ``"fixed"``) and any of
+    ``optimizer``, ``steps``, ``dtype``, ``resample_every``, which replace the case's budget for
+    that method (e.g. a Gauss–Newton method that needs far fewer, costlier steps).
+
     Raises:
         BenchError (a ValueError): unknown suite, a bad key or value (the message names the suite
             file and the case).
@@ -235,16 +243,39 @@ def load_suite(name: str | os.PathLike) -> Suite:
     if unknown:
         raise BenchError(f"{src}: unknown key(s) {', '.join(sorted(unknown))}; expected "
                          f"{', '.join(_SUITE_KEYS)}")
-    methods = data.get("methods")
-    if not isinstance(methods, Mapping) or not methods:
+    raw_methods = data.get("methods")
+    if not isinstance(raw_methods, Mapping) or not raw_methods:
         raise BenchError(f"{src}: [methods] must map method names to weighting specs")
     from pinnk.weighting import from_spec
 
-    for m, spec in methods.items():
+    from ._optim import optimizer_from_spec
+
+    methods, overrides = {}, {}
+    for m, spec in raw_methods.items():
+        over: dict = {}
+        if isinstance(spec, Mapping):
+            bad = set(spec) - set(METHOD_KEYS)
+            if bad:
+                raise BenchError(f"{src}: method {m!r}: unknown key(s) {', '.join(sorted(bad))}; "
+                                 f"expected {', '.join(METHOD_KEYS)}")
+            over = {k: v for k, v in spec.items() if k != "weighting"}
+            spec = spec.get("weighting", "fixed")
         try:
             from_spec(spec)
+            if "optimizer" in over:
+                over["optimizer"] = optimizer_from_spec(over["optimizer"]).config()
+            for key in ("steps", "resample_every"):
+                if key in over and (isinstance(over[key], bool) or not isinstance(over[key], int)
+                                    or over[key] < (1 if key == "steps" else 0)):
+                    kind = "positive" if key == "steps" else "non-negative"
+                    raise ValueError(f"{key}: expected a {kind} integer, got {over[key]!r}")
+            if over.get("dtype", "float32") not in ("float32", "float64"):
+                raise ValueError(f"dtype: expected 'float32' or 'float64', got {over['dtype']!r}")
         except (TypeError, ValueError) as exc:
             raise BenchError(f"{src}: method {m!r}: {exc}") from None
+        methods[m] = spec
+        if over:
+            overrides[m] = over
     seeds = data.get("seeds", 1)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise BenchError(f"{src}: seeds must be a positive integer, got {seeds!r}")
@@ -264,7 +295,8 @@ def load_suite(name: str | os.PathLike) -> Suite:
     if not cases:
         raise BenchError(f"{src}: no [[cases]]")
     return Suite(name=str(data.get("name", path.stem)), description=str(data.get("description",
-                 "")), seeds=seeds, methods=dict(methods), cases=tuple(cases), path=path)
+                 "")), seeds=seeds, methods=dict(methods), cases=tuple(cases), path=path,
+                 overrides=overrides)
 
 
 def _make_case(raw: Mapping, defaults: Mapping, methods: Mapping, refs: Mapping,
@@ -438,8 +470,13 @@ def plan(suite: Suite, problems: Sequence[str] | None = None,
             if methods is not None and m not in methods:
                 continue
             for s in range(seeds):
+                budget = c.budget
+                if m in suite.overrides:
+                    budget = {**c.budget, **suite.overrides[m]}
+                    if "steps" in suite.overrides[m] and "ntk_every" in c.budget:
+                        budget["ntk_every"] = min(c.budget["ntk_every"], budget["steps"])
                 out.append(RunSpec(suite.name, c.label, c.problem, c.params, m,
-                                   suite.methods[m], s, c.budget))
+                                   suite.methods[m], s, budget))
     if not out:
         raise BenchError("the selection is empty: none of the chosen methods runs on the chosen "
                          "problems")

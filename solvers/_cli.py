@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--param 'left=[1,0,1]', --param periodic_embedding=true); anything that is not JSON "
         "is taken as a string. Examples of specs: --weighting trace:every=100,kind=sum, "
         "--weighting causal:epsilon=1+trace, --optimizer adam:lr=1e-3,decay_rate=0.9, "
-        "--optimizer adam+lbfgs:switch=0.8, --sampler rad:k=1,c=1,candidates=4 --resample-every "
+        "--optimizer adam+lbfgs:switch=0.8, --optimizer gn, --optimizer adam+gn:switch=2000, "
+        "--sampler rad:k=1,c=1,candidates=4 --resample-every "
         "100.")
     t.add_argument("problem", nargs="?", metavar="PROBLEM",
                    help="problem name (see 'pinnk problems'); optional with --config")
@@ -107,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "gradnorm[:every=N,momentum=M], causal[:epsilon=E,chunks=M]+STRATEGY")
     t.add_argument("--optimizer", metavar="SPEC", help="adam[:lr=..,decay_rate=..,"
                    "decay_steps=..] (default: adam at the problem's learning rate), "
-                   "lbfgs[:lr=..,history_size=..,max_iter=..], adam+lbfgs[:switch=..,...]")
+                   "lbfgs[:lr=..,history_size=..,max_iter=..], gn[:damping=..,mode=lm|line,"
+                   "method=auto|dense|cg,kernel_points=..] (Gauss-Newton on the NTK), and "
+                   "sequences adam+lbfgs[:switch=..], adam+gn[:switch=..,gn_damping=..], "
+                   "adam+lbfgs+gn[:switch=A/B]")
     t.add_argument("--steps", type=int, metavar="N", help="optimizer steps (default: the "
                    "problem's)")
     t.add_argument("--points", action="append", metavar="N|NAME=N",
@@ -121,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "--resample-every)")
     t.add_argument("--device", metavar="DEVICE", help="auto (default: CUDA when available), cpu, "
                    "cuda, cuda:N")
-    t.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
+    t.add_argument("--dtype", choices=("float32", "float64"), help="default float32; float64 "
+                   "with a Gauss-Newton optimizer")
     t.add_argument("--seed", type=int, metavar="S", help="random seed (default 0)")
     t.add_argument("--width", type=int, metavar="W", help="hidden width")
     t.add_argument("--depth", type=int, metavar="D", help="hidden layers")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 import random
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import math
 
 import numpy as np
 import torch
@@ -19,7 +22,7 @@ from pinnk import io as pio
 from pinnk._validation import check_int
 from pinnk.weighting import Fixed, Weighting, from_spec
 
-from ._optim import Adam, LBFGS, optimizer_from_spec
+from ._optim import Adam, optimizer_from_spec
 from ._sampling import Sampler, Uniform, _uniform_terms, sampler_from_spec
 
 CHECKPOINT = "checkpoint.pt"
@@ -141,6 +144,16 @@ class _CompiledStreams:
         return self._jets(x, list(directions), fam)
 
 
+def _legacy(st: Mapping) -> dict:
+    """The optimizer state of a checkpoint written before the optimizer steppers (keys adam,
+    lbfgs, scheduler at the top level), in the steppers' layout."""
+    adam = {"adam": st.get("adam"), "scheduler": st.get("scheduler")}
+    lbfgs = {"lbfgs": st.get("lbfgs")}
+    if st.get("adam") is not None and st.get("lbfgs") is not None:
+        return {"adam": adam, "lbfgs": lbfgs}
+    return adam if st.get("adam") is not None else lbfgs
+
+
 def _plain(obj):
     """``obj`` with tuples turned into lists and mapping keys into strings (as JSON has them)."""
     if isinstance(obj, Mapping):
@@ -157,7 +170,7 @@ class Trainer:
                  weighting: Weighting | str | None = None, optimizer: Any = None,
                  steps: int | None = None, points: int | Mapping | None = None,
                  resample_every: int = 0, sampler: Sampler | str | Mapping | None = None,
-                 device: str = "auto", dtype: Any = "float32", seed: int = 0,
+                 device: str = "auto", dtype: Any = None, seed: int = 0,
                  out: str | Path | None = None, ntk_every: int | None = None,
                  probe_points: int = 64, checkpoint_every: int | None = None,
                  log_every: int | None = None, model_options: Mapping | None = None,
@@ -167,7 +180,17 @@ class Trainer:
             raise TypeError(f"problem: expected a pinnk.Problem, got {type(problem).__name__}")
         self.problem = problem
         self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype)
+        if optimizer is None:
+            optimizer = Adam(lr=problem.defaults.lr)
+        self.optimizer = optimizer_from_spec(optimizer)
+        # Gauss–Newton solves a linear system that round-off in float32 spoils near the optimum
+        gn = self.optimizer.uses_gauss_newton
+        self.dtype = resolve_dtype(dtype if dtype is not None else
+                                   ("float64" if gn else "float32"))
+        if gn and self.dtype == torch.float32:
+            warnings.warn("optimizer: Gauss–Newton in float32 stalls where float32 round-off "
+                          "dominates the kernel system (errors near 1e-4 at best); use "
+                          "dtype='float64'", UserWarning, stacklevel=2)
         self.seed = check_int(seed, "seed", minimum=0)
         self.steps = check_int(problem.defaults.steps if steps is None else steps, "steps",
                                minimum=1)
@@ -187,9 +210,6 @@ class Trainer:
         # passed to two runs would otherwise carry the first run's state into the second.
         self.weighting = copy.deepcopy(from_spec(weighting)) if weighting is not None \
             else Fixed()
-        if optimizer is None:
-            optimizer = Adam(lr=problem.defaults.lr)
-        self.optimizer = optimizer_from_spec(optimizer)
         self.out = None if out is None else Path(out)
         if self.out is not None and self.out.exists() and not self.out.is_dir():
             raise ValueError(f"out: {str(self.out)!r} exists and is not a folder")
@@ -227,7 +247,9 @@ class Trainer:
         self.probe = _uniform_terms(problem, self.probe_points, probe_gen, torch.float64,
                                     self.device)
         self.weighting.setup(self.names, problem.time_index)
-        self._build_optimizers()
+        for msg in self.optimizer.check(self.steps):
+            warnings.warn(msg, UserWarning, stacklevel=2)
+        self.stepper = self.optimizer.build(self)
         self.history: dict = {"train": [], "diagnostics": []}
         self.step = 0
         self.checkpoint_step: int | None = None  # the step of the checkpoint on disk, if known
@@ -249,17 +271,15 @@ class Trainer:
             raise TrainingError(f"sampler {self.sampler.name!r}: {exc} at step {self.step}; "
                                 f"training stopped, the last good checkpoint is kept") from None
 
-    def _build_optimizers(self):
-        opt = self.optimizer
-        self.adam = self.lbfgs = None
-        self.scheduler = None
-        if isinstance(opt, Adam):
-            self.adam, self.scheduler = opt.build(self.params)
-        elif isinstance(opt, LBFGS):
-            self.lbfgs, _ = opt.build(self.params)
-        else:
-            self.adam, self.scheduler = opt.adam.build(self.params)
-            self.lbfgs, _ = opt.lbfgs.build(self.params)
+    @property
+    def adam(self):
+        """The torch Adam optimizer of the run (None without an Adam phase)."""
+        return self.stepper.torch_optimizer("adam")
+
+    @property
+    def lbfgs(self):
+        """The torch L-BFGS optimizer of the run (None without an L-BFGS phase)."""
+        return self.stepper.torch_optimizer("lbfgs")
 
     def config(self) -> dict:
         """The resolved run configuration (written to config.json)."""
@@ -281,9 +301,7 @@ class Trainer:
     def state_dict(self) -> dict:
         return {
             "step": self.step, "model": self.model.state_dict(),
-            "adam": None if self.adam is None else self.adam.state_dict(),
-            "lbfgs": None if self.lbfgs is None else self.lbfgs.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "optimizer": self.stepper.state_dict(),
             "weighting": self.weighting.state_dict(), "rng": _rng_state(),
             "sample_gen": self.sample_gen.get_state(),
             "points": [t.points.cpu() for t in self.terms],
@@ -316,12 +334,7 @@ class Trainer:
                 raise ValueError(f"resume: the checkpoint was written with {key}={theirs[key]!r}, "
                                  f"this run has {key}={mine[key]!r}")
         self.model.load_state_dict(st["model"])
-        if self.adam is not None:
-            self.adam.load_state_dict(st["adam"])
-        if self.lbfgs is not None:
-            self.lbfgs.load_state_dict(st["lbfgs"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(st["scheduler"])
+        self.stepper.load_state_dict(st["optimizer"] if "optimizer" in st else _legacy(st))
         self.weighting.load_state_dict(st["weighting"])
         _set_rng_state(st["rng"])
         self.sample_gen.set_state(st["sample_gen"])
@@ -336,7 +349,11 @@ class Trainer:
         self.checkpoint_step = self.step
 
     # ------------------------------------------------------------------------------- one step
-    def _losses(self, terms):
+    def evaluate(self, terms=None) -> tuple:
+        """The residuals r_i (n_i,) and the term losses L_i (scalars, with their graphs) of
+        ``terms`` (default the run's), the losses by the weighting strategy; a NaN/Inf loss
+        raises :class:`TrainingError` naming the term and the step."""
+        terms = self.terms if terms is None else terms
         residuals = [t.residual(self._loss_model) for t in terms]
         losses = self.weighting.term_losses(residuals, terms)
         # one device synchronisation per step for all terms
@@ -346,7 +363,15 @@ class Trainer:
             raise TrainingError(f"loss term {terms[k].name!r} is {float(losses[k].detach())} at "
                                 f"step {self.step}; training stopped, the last good checkpoint "
                                 f"is kept")
-        return losses
+        return residuals, losses
+
+    def loss_value(self) -> float:
+        """The weighted total loss at the current parameters, without a graph (inf when a term
+        is NaN/Inf): what a line search compares."""
+        with torch.no_grad():
+            residuals = [t.residual(self._loss_model) for t in self.terms]
+            value = float(self.total(self.weighting.term_losses(residuals, self.terms)))
+        return value if math.isfinite(value) else math.inf
 
     def _check_parameters(self) -> None:
         """Raise :class:`TrainingError` if a parameter is NaN/Inf (a finite loss can still have
@@ -357,43 +382,17 @@ class Trainer:
             raise TrainingError(f"the network parameters became NaN/Inf at step {self.step - 1}; "
                                 f"training stopped, the last good checkpoint is kept")
 
-    def _total(self, losses):
+    def total(self, losses):
+        """Σ_i λ_i L_i with the weighting strategy's current λ."""
         w = self.weighting.weights
         if self._weights_seen is not w:  # copy to the device only when the weights change
             self._weights_seen = w
             self._weights_dev = w.to(device=self.device, dtype=self.dtype)
         return (self._weights_dev * torch.stack(losses)).sum()
 
-    def _train_step(self, phase: str):
-        if phase == "adam":
-            self.adam.zero_grad(set_to_none=True)
-            losses = self._losses(self.terms)
-            self.weighting.update(self.step, self.model, self.terms, losses)
-            total = self._total(losses)
-            total.backward()
-            self.adam.step()
-            self.scheduler.step()
-            return total, losses
-        record = {}
-
-        def closure():
-            self.lbfgs.zero_grad(set_to_none=True)
-            losses = self._losses(self.terms)
-            total = self._total(losses)
-            total.backward()
-            if not record:
-                record["total"], record["losses"] = total.detach(), [L.detach() for L in losses]
-            return total
-
-        self.lbfgs.step(closure)
-        # When the strong-Wolfe line search finds no better point it returns t = 0: the
-        # parameters do not move, the curvature pair is skipped, and torch's L-BFGS would
-        # compute the same direction at every later step (the loss freezes for the rest of the
-        # run). Restart from steepest descent instead by dropping the L-BFGS memory.
-        state = self.lbfgs.state.get(self.lbfgs._params[0], {})
-        if "t" in state and float(state["t"]) == 0.0:
-            self.lbfgs.state.clear()
-        return record["total"], record["losses"]
+    def _train_step(self) -> tuple:
+        """One optimizer step: ``(total, losses, info)``, the loss before the step."""
+        return self.stepper.step(self)
 
     def _diagnostics(self) -> dict:
         model = copy.deepcopy(self.model).to(torch.float64)
@@ -407,10 +406,10 @@ class Trainer:
         out["angles"] = diag.angle_statistics(model, probe)
         return out
 
-    def _lr(self) -> float:
-        if self.adam is not None and self.optimizer.phase(self.step, self.steps) == "adam":
-            return float(self.adam.param_groups[0]["lr"])
-        return float(self.lbfgs.param_groups[0]["lr"])
+    def _lr(self) -> float | None:
+        """The learning rate of the current phase (Gauss–Newton: its damping μ)."""
+        st = self.stepper
+        return st.lr_at(self.step) if hasattr(st, "lr_at") else st.lr()
 
     def run(self) -> TrainResult:
         """Train from the current step to ``steps``; write outputs; return a :class:`TrainResult`."""
@@ -425,25 +424,21 @@ class Trainer:
         t_start = time.perf_counter() - self.elapsed
         try:
             while self.step < self.steps:
-                phase = self.optimizer.phase(self.step, self.steps)
+                phase = self.stepper.phase(self.step)
                 if self.resample_every and self.step > 0 and self.step % self.resample_every == 0:
                     self.terms = self._resample()
-                    if phase == "lbfgs":
-                        # The curvature pairs and the last direction belong to the loss on the
-                        # old points; kept, the first step on the new points follows a stale
-                        # quasi-Newton model (seen: a Sod run blew up to NaN there). Restart
-                        # from steepest descent.
-                        self.lbfgs.state.clear()
+                    self.stepper.reset()
                 if self.ntk_every and self.step % self.ntk_every == 0:
                     self.history["diagnostics"].append(self._diagnostics())
                 lr = self._lr()
-                total, losses = self._train_step(phase)
+                total, losses, info = self._train_step()
                 if self.step % self.log_every == 0 or self.step == self.steps - 1:
                     rec = {"step": self.step, "loss": float(total.detach()), "phase": phase, "lr": lr,
                            "losses": {n: float(L.detach()) for n, L in zip(self.names, losses)},
                            "weights": self.weighting.weights_dict(),
                            "time": time.perf_counter() - t_start}
                     rec.update(self.weighting.info())
+                    rec.update(info)
                     self.history["train"].append(rec)
                     if bar is not None:
                         bar.set_postfix_str(f"loss={rec['loss']:.3e} w=" + ",".join(
@@ -497,7 +492,7 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
           weighting: Weighting | str | None = None, optimizer: Any = None,
           steps: int | None = None, points: int | Mapping | None = None, resample_every: int = 0,
           sampler: Sampler | str | Mapping | None = None, device: str = "auto",
-          dtype: Any = "float32", seed: int = 0,
+          dtype: Any = None, seed: int = 0,
           out: str | Path | None = None, resume: bool = False, ntk_every: int | None = None,
           probe_points: int = 64, checkpoint_every: int | None = None,
           log_every: int | None = None, model_options: Mapping | None = None,
@@ -518,11 +513,14 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
             problem's defaults and ``model_options`` (width, depth, activation, embedding,
             positive_outputs).
         weighting: a :mod:`pinnk.weighting` strategy or spec string (default fixed unit weights).
-        optimizer: :class:`Adam`, :class:`LBFGS`, :class:`AdamLBFGS` or a spec string
-            (default Adam at the problem's learning rate).
+        optimizer: :class:`Adam`, :class:`LBFGS`, :class:`GaussNewton`, a :class:`Sequence`
+            of them (:class:`AdamLBFGS`) or a spec string (``"adam:lr=1e-3"``, ``"gn"``,
+            ``"adam+gn:switch=2000"``, ``"adam+lbfgs+gn:switch=0.5/0.8"``; default Adam at the
+            problem's learning rate).
         steps: optimizer steps (default: the problem's).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
-        dtype: ``"float32"`` (default) or ``"float64"``.
+        dtype: ``"float32"`` or ``"float64"`` (default: float64 when the optimizer has a
+            Gauss–Newton phase, else float32).
         seed: seeds initialisation (seed), sampling (seed + 1) and probe points (seed + 2).
         out: the run folder (config.json, history.json, metrics.json, checkpoint.pt, exports,
             plots), or None to write nothing.

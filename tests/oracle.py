@@ -58,6 +58,9 @@ def op_ref(model, x, op):
 
     if isinstance(op, Residual):
         return op.fn(x, **{k: op_ref(model, x, inner) for k, inner in op.inputs.items()})
+    parts = op.parts(x)
+    if parts is not None:  # a combination of operators at other points (a periodicity defect)
+        return sum(c * op_ref(model, y, inner) for c, inner, y in parts)
     if not isinstance(op, Linear):
         raise TypeError(f"op_ref: cannot evaluate {op!r}")
     total = 0.0

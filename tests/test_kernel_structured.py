@@ -9,6 +9,7 @@ import torch
 import pinnk
 from pinnk import ops
 from oracle import jacobian_oracle, op_ref, rel_err
+from problems._base import Periodic
 from problems._euler import euler_residuals_1d, euler_residuals_2d
 
 TOL = 1e-10
@@ -86,6 +87,10 @@ def _cases():
     yield "positive-linear", _mlp(2, 2, transform=pinnk.Positive([1])), [
         ("p", ops.value(1), 0), ("px", ops.partial([1, 0], 1), 0),
         ("plap", ops.laplacian(component=1), 0), ("pxxx", ops.partial([3, 0], 1), 1)]
+    yield "periodic", _mlp(2, 2, "sin"), [
+        ("per", Periodic(dim=0, period=2.0), 0), ("res", _kdv(), 0),
+        ("per_x", Periodic(ops.partial([1, 0], component=1), dim=0, period=2.0), 0),
+        ("per_t", Periodic(ops.partial([0, 1]) + ops.value(1), dim=1, period=0.5), 1)]
     yield "hard-constraint", _mlp(2, 1, "tanh", transform=_hard), [
         ("f", ops.value(), 0), ("res", _burgers(), 0), ("d3", ops.directional(H, 3), 1)]
 

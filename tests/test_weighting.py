@@ -174,3 +174,22 @@ def test_gradnorm_clips_the_weight_of_a_fitted_term():
     assert GradNorm(max_weight=7.0).config()["max_weight"] == 7.0
     with pytest.raises(ValueError, match="max_weight"):
         GradNorm(max_weight=0.0)
+
+
+@pytest.mark.parametrize("spec", ["fixed", "trace", "causal:epsilon=2,chunks=3",
+                                  "causal:epsilon=0.5,chunks=5+gradnorm"])
+def test_point_weights_write_the_term_losses_point_by_point(spec):
+    """L_i = ½ Σ_p c_p r_p²: the form the Gauss–Newton solver scales the residuals by."""
+    w = from_spec(spec)
+    w.setup(["res", "ic"], time_index=1)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(23, 2, generator=g, dtype=torch.float64)
+    terms = [pinnk.Term("res", ops.partial([0, 1]), x),
+             pinnk.Term("ic", ops.value(), x[:7], target=torch.zeros(7, dtype=torch.float64))]
+    rs = [torch.randn(23, generator=g, dtype=torch.float64),
+          torch.randn(7, generator=g, dtype=torch.float64)]
+    losses = w.term_losses(rs, terms)
+    cs = w.point_weights(rs, terms)
+    for L, c, r in zip(losses, cs, rs):
+        assert float(L) == pytest.approx(0.5 * float((c * r * r).sum()), rel=1e-13)
+        assert not c.requires_grad and bool((c > 0).all())

@@ -45,7 +45,7 @@ def _pinnk_steps(tr, n, device):
     _sync(device)
     t0 = time.perf_counter()
     for _ in range(n):
-        tr._train_step("adam")
+        tr._train_step()
         tr.step += 1
     _sync(device)
     return (time.perf_counter() - t0) / n

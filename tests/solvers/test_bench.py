@@ -530,3 +530,31 @@ def test_bench_perf_quick_prints_both_ratios(capsys):
     code, _, err = run_cli(capsys, "bench", "perf", "--repeats", "0")
     assert code == 2
     assert_one_line_error(err, "--repeats")
+
+
+def test_a_method_table_overrides_the_optimizer_and_the_budget(tmp_path):
+    text = TINY.replace('[defaults]', 'gn = { weighting = "trace:every=5", optimizer = '
+                        '"gn:damping=0.01", steps = 6, dtype = "float64" }\n[defaults]')
+    text = text.replace('methods = ["fixed", "trace"]', 'methods = ["fixed", "trace", "gn"]')
+    suite = B.load_suite(_write(tmp_path / "gn.toml", text))
+    assert suite.methods["gn"] == "trace:every=5"
+    specs = B.plan(suite, problems=["poisson-1d"], methods=["gn", "fixed"], seeds=1)
+    gn = next(s for s in specs if s.method == "gn")
+    fixed = next(s for s in specs if s.method == "fixed")
+    assert gn.budget["optimizer"]["kind"] == "gn" and gn.budget["steps"] == 6
+    assert gn.budget["dtype"] == "float64" and fixed.budget["steps"] == 30
+    assert gn.budget["ntk_every"] == 6 and gn.key != fixed.key
+    report = B.run_suite([gn], tmp_path / "out", B.LocalExecutor())
+    (row,) = report.rows
+    assert row["status"] == "ok" and row["steps"] == 6
+    for bad, msg in [('gn = { optimizer = "gn", stepz = 3 }', "unknown key.*stepz"),
+                     ('gn = { optimizer = "gn:mode=x" }', "mode: expected 'lm' or 'line'"),
+                     ('gn = { steps = 0 }', "steps: expected a positive integer")]:
+        with pytest.raises(B.BenchError, match=f"method 'gn': {msg}"):
+            B.load_suite(_write(tmp_path / "bad.toml", TINY.replace('[defaults]',
+                                                                    bad + '\n[defaults]')))
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path

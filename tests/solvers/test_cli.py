@@ -266,10 +266,10 @@ class _StopAt:
     def __init__(self, monkeypatch, step, exc):
         original = Trainer._train_step
 
-        def patched(trainer, phase):
+        def patched(trainer):
             if trainer.step == step:
                 raise exc
-            return original(trainer, phase)
+            return original(trainer)
 
         monkeypatch.setattr(Trainer, "_train_step", patched)
 

@@ -51,7 +51,8 @@ def assert_decreased(history, k=5, factor=0.9):
 
 
 def strip_time(history):
-    return {"train": [{k: v for k, v in r.items() if k != "time"} for r in history["train"]],
+    return {"train": [{k: v for k, v in r.items() if not k.startswith("time")}  # wall clock
+                      for r in history["train"]],
             "diagnostics": history["diagnostics"]}
 
 
@@ -163,6 +164,10 @@ RESUME_CASES = {
                                      resample_every=5, ntk_every=7, probe_points=8),
     "gradnorm-adam+lbfgs": dict(problem="convection", weighting="gradnorm:every=3",
                                 optimizer="adam+lbfgs:lr=1e-2,switch=12", resample_every=9),
+    "causal-trace-adam+gn-subset": dict(problem="convection",
+                                        weighting="causal:epsilon=1,chunks=4+trace:every=5",
+                                        optimizer="adam+gn:lr=1e-2,switch=9,gn_kernel_points=20",
+                                        resample_every=7),
 }
 
 
@@ -443,3 +448,68 @@ def test_config_round_trip():
     assert json.loads(json.dumps(t2.config())) == cfg
     for a, b in zip(t1.model.parameters(), t2.model.parameters()):
         assert torch.equal(a, b)
+
+
+# ---------------------------------------------------------------------------- Gauss–Newton
+def test_gauss_newton_never_increases_the_loss_and_records_its_state():
+    res = quick(poisson(), optimizer="gn", steps=40, points=64,
+                model_options={"width": 32, "depth": 2})
+    assert res.config["dtype"] == "float64"  # the default for a Gauss–Newton run
+    h = res.history["train"]
+    losses = [r["loss"] for r in h]
+    assert all(b <= a for a, b in zip(losses, losses[1:]))
+    assert losses[-1] < 1e-5 * losses[0]
+    for key in ("damping", "next_damping", "step_size", "gain_ratio", "cg_iterations", "solves",
+                "time_kernel", "time_solve", "time_line_search"):
+        assert key in h[-1], key
+    assert {r["phase"] for r in h} == {"gn"}
+    assert res.metrics["relative_l2"]["u"] < 0.02
+
+
+@pytest.mark.parametrize("spec", ["gn:mode=line,damping=1e-2", "gn:method=cg,cg_tol=1e-10",
+                                  "gn:kernel_points=20"])
+def test_gauss_newton_variants_train(spec):
+    res = quick(convection(), optimizer=spec, steps=8, points=32)
+    losses = [r["loss"] for r in res.history["train"]]
+    assert all(b <= a for a, b in zip(losses, losses[1:])) and losses[-1] < 0.5 * losses[0]
+    if "cg" in spec:
+        assert all(r["cg_iterations"] > 0 for r in res.history["train"])
+
+
+def test_gauss_newton_sequences_and_causal_weights():
+    res = quick(convection(), optimizer="adam+gn:lr=1e-2,switch=5,gn_damping=1e-2",
+                weighting="causal:epsilon=1,chunks=4+trace:every=3", steps=10, points=32)
+    phases = [r["phase"] for r in res.history["train"]]
+    assert phases == ["adam"] * 5 + ["gn"] * 5
+    gn = [r["loss"] for r in res.history["train"] if r["phase"] == "gn"]
+    assert all(b <= a for a, b in zip(gn, gn[1:])) and gn[-1] < gn[0]
+
+
+def test_gauss_newton_in_float32_warns():
+    with pytest.warns(UserWarning, match="Gauss–Newton in float32"):
+        quick(poisson(), optimizer="gn", steps=2, dtype="float32")
+
+
+def test_gauss_newton_and_sequence_specs():
+    opt = optimizer_from_spec("adam+lbfgs+gn:lr=1e-3,switch=0.5/0.8,gn_damping=1e-4,"
+                              "lbfgs_history_size=5,gn_mode=line,gn_etas=1/0.5")
+    assert opt.kind == "adam+lbfgs+gn" and opt.switch_steps(100) == [50, 80]
+    adam, lbfgs, gn = opt.phases()
+    assert adam.lr == 1e-3 and lbfgs.history_size == 5
+    assert gn.damping == 1e-4 and gn.mode == "line" and gn.etas == (1.0, 0.5)
+    assert optimizer_from_spec(opt.config()).config() == opt.config()
+    assert opt.uses_gauss_newton and not optimizer_from_spec("adam").uses_gauss_newton
+    assert optimizer_from_spec("adam+gn:switch=100").check(50) == [
+        "optimizer: the gn phase starts at step 100, but the run has 50 steps: it never runs"]
+    for bad, msg in [("gn:damping=0", "damping: expected a positive number"),
+                     ("gn:mode=newton", "mode: expected 'lm' or 'line'"),
+                     ("gn:method=lu", "method: expected auto, dense or cg"),
+                     ("gn:etas=1/2", r"etas: expected step sizes in \(0, 1\]"),
+                     ("gn:down=0.5", "down, up: expected factors > 1"),
+                     ("gn:kernel_points=-1", "kernel_points: expected an integer >= 0"),
+                     ("gn:foo=1", "optimizer: bad option in 'gn:foo=1'"),
+                     ("adam+gn:switch=1/2", "switch: expected 1 switch point"),
+                     ("adam+adam", "a sequence runs each kind once"),
+                     ("adam+sgd", "unknown kind 'sgd'")]:
+        with pytest.raises(ValueError, match=msg):
+            optimizer_from_spec(bad)
