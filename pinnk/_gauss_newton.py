@@ -152,6 +152,7 @@ class GaussNewtonSystem:
         self.rho = (self.scale * self.r).detach()
         self.loss = 0.5 * float(self.rho @ self.rho)
         self._matrix = None
+        self._factor = None  # (μ, Cholesky factor) of the last dense solve
         self._diag = None
         self._ju = None
         if method == "dense":
@@ -212,15 +213,20 @@ class GaussNewtonSystem:
         return self._diag
 
     # --------------------------------------------------------------------------------- solve
-    def solve(self, damping: float) -> GaussNewtonStep:
-        """The step for damping μ > 0: α = (S Θ S + μ I)⁻¹ ρ and δ = −Jᵀ S α."""
+    def solve(self, damping: float, rhs: torch.Tensor | None = None) -> GaussNewtonStep:
+        """The step for damping μ > 0: α = (S Θ S + μ I)⁻¹ ρ and δ = −Jᵀ S α.
+
+        With ``rhs`` (N,) the same system is solved for that right-hand side instead of ρ
+        (δ = −Jᵀ S (S Θ S + μ I)⁻¹ rhs; e.g. the second-order correction of a geodesic
+        acceleration); the dense factorisation of the last μ is reused."""
         mu = check_float(damping, "damping", positive=True)
+        b = self.rho if rhs is None else rhs.to(self.rho)
         t0 = time.perf_counter()
         iters = res = None
         if self.method == "dense":
-            alpha, mu = self._cholesky(mu)
+            alpha, mu = self._cholesky(mu, b)
         else:
-            alpha, iters, res = self._cg(mu)
+            alpha, iters, res = self._cg(mu, b)
         t1 = time.perf_counter()
         direction = [-g.detach() for g in self._jt(self.scale * alpha)]
         t2 = time.perf_counter()
@@ -228,7 +234,10 @@ class GaussNewtonSystem:
                                0.5 * mu * mu * float(alpha @ alpha), self.method, iters, res,
                                {"solve": t1 - t0, "step": t2 - t1}, _rho=self.rho)
 
-    def _cholesky(self, mu: float) -> tuple:
+    def _cholesky(self, mu: float, b: torch.Tensor) -> tuple:
+        if self._factor is not None and self._factor[0] == mu:
+            alpha = torch.cholesky_solve(b[:, None], self._factor[1])[:, 0]
+            return alpha, mu
         M = self._matrix
         eye = torch.arange(M.shape[0], device=M.device)
         for _ in range(_CHOLESKY_RETRIES + 1):
@@ -236,15 +245,15 @@ class GaussNewtonSystem:
             A[eye, eye] += mu
             L, info = torch.linalg.cholesky_ex(A)
             if int(info) == 0:
-                alpha = torch.cholesky_solve(self.rho[:, None], L)[:, 0]
+                alpha = torch.cholesky_solve(b[:, None], L)[:, 0]
                 if bool(torch.isfinite(alpha).all()):
+                    self._factor = (mu, L)
                     return alpha, mu
             mu *= 10.0
         raise ValueError(f"damping: S Θ S + μ I is not positive definite up to μ = {mu / 10:g} "
                          f"(a non-finite kernel?)")
 
-    def _cg(self, mu: float) -> tuple:
-        b = self.rho
+    def _cg(self, mu: float, b: torch.Tensor) -> tuple:
         precond = 1.0 / (self.diagonal() + mu)
         x = torch.zeros_like(b)
         r = b.clone()

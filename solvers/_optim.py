@@ -241,6 +241,10 @@ class GaussNewton(Optimizer):
         kernel_points: when > 0, the system is built on a random subset of at most this many
             points per term, drawn afresh each step; the loss that accepts the step is always
             the full one.
+        geodesic: when > 0, add the geodesic acceleration a/2 to the step (Transtrum & Sethna
+            2012: the second directional derivative of the residual along δ by a finite
+            difference, solved with the same factorisation) whenever ‖a‖ ≤ geodesic·‖δ‖
+            (0.75 is the usual bound); costs one residual evaluation and one extra solve.
     """
 
     damping: float = 1e-3
@@ -256,6 +260,7 @@ class GaussNewton(Optimizer):
     cg_tol: float = 1e-8
     cg_iters: int = 0
     kernel_points: int = 0
+    geodesic: float = 0.0
     kind = "gn"
 
     def __post_init__(self):
@@ -289,6 +294,7 @@ class GaussNewton(Optimizer):
         self.cg_tol = check_float(self.cg_tol, "cg_tol", positive=True)
         self.cg_iters = check_int(self.cg_iters, "cg_iters", minimum=0)
         self.kernel_points = check_int(self.kernel_points, "kernel_points", minimum=0)
+        self.geodesic = check_float(self.geodesic, "geodesic", nonnegative=True)
 
     def config(self) -> dict:
         out = super().config()
@@ -361,15 +367,20 @@ class _GaussNewtonStepper(Stepper):
                 "cg_iterations": 0, "solves": 0, "time_kernel": t_kernel, "time_solve": 0.0,
                 "time_line_search": 0.0}
         tries = spec.retries + 1 if spec.mode == "lm" else 1
+        full = kterms is trainer.terms
         for _ in range(tries):
             st = system.solve(self.mu)
             info["solves"] += 1
             info["time_solve"] += st.seconds["solve"] + st.seconds["step"]
             info["cg_iterations"] += st.cg_iterations or 0
+            direction = st.direction
+            if spec.geodesic > 0:
+                direction, used = self._accelerated(trainer, system, st, saved)
+                info["accelerated"] = used
             t1 = time.perf_counter()
             accepted = None
             for eta in (spec.etas if spec.mode == "line" else (1.0,)):
-                self._apply(params, st.direction, eta)
+                self._apply(params, direction, eta)
                 L1 = trainer.loss_value()
                 if L1 < L0:
                     accepted = (eta, L1)
@@ -381,8 +392,8 @@ class _GaussNewtonStepper(Stepper):
                 self._reject()
                 continue
             eta, L1 = accepted
-            sys_new = system.loss if system.terms is trainer.terms else \
-                _system_loss(trainer.model, system)
+            # the gain ratio compares the system's own loss (the full loss without a subset)
+            sys_new = L1 if full else _system_loss(trainer.model, system)
             predicted = st.loss - st.predicted(eta)
             ratio = (st.loss - sys_new) / predicted if predicted > 0 else float("nan")
             info.update(step_size=eta, gain_ratio=ratio, damping=st.damping)
@@ -390,6 +401,28 @@ class _GaussNewtonStepper(Stepper):
             break
         info["next_damping"] = self.mu
         return total, [L.detach() for L in losses], info
+
+    def _accelerated(self, trainer, system, st, saved) -> tuple:
+        """δ + a/2 with the geodesic acceleration a = −(JᵀS²J + μI)⁻¹ JᵀS r_vv (Transtrum &
+        Sethna 2012), r_vv the second directional derivative of S r along δ by a finite
+        difference: (2/h²)(S r(θ + hδ) − ρ − h S J δ), where S J δ = −(ρ − μα) exactly. Used
+        when ‖a‖ ≤ geodesic·‖δ‖ (the second-order term is a correction, not the step)."""
+        h = 0.1
+        params = trainer.params
+        self._apply(params, st.direction, h)
+        r_h = _scaled_residual(trainer.model, system)
+        for p, s in zip(params, saved):
+            p.data.copy_(s)
+        if not bool(torch.isfinite(r_h).all()):
+            return st.direction, False
+        rho = system.rho
+        r_vv = (2.0 / h ** 2) * (r_h - rho + h * (rho - st.damping * st.alpha))
+        acc = system.solve(st.damping, rhs=r_vv).direction
+        norm_a = math.sqrt(sum(float((a * a).sum()) for a in acc))
+        norm_d = math.sqrt(sum(float((d * d).sum()) for d in st.direction))
+        if not norm_a <= self.spec.geodesic * norm_d:
+            return st.direction, False
+        return [d + 0.5 * a for d, a in zip(st.direction, acc)], True
 
     def _accept(self, mu_used: float, ratio: float) -> None:
         spec = self.spec
@@ -420,12 +453,16 @@ class _GaussNewtonStepper(Stepper):
         self.mu = min(max(self.mu, spec.min_damping), spec.max_damping)
 
 
+def _scaled_residual(model, system) -> torch.Tensor:
+    """S r of a Gauss–Newton system's terms at the model's current parameters (no graph)."""
+    with torch.no_grad():
+        return system.scale * torch.cat([t.residual(model) for t in system.terms])
+
+
 def _system_loss(model, system) -> float:
     """½ ‖S r‖² of a Gauss–Newton system's terms at the model's current parameters."""
-    with torch.no_grad():
-        r = torch.cat([t.residual(model) for t in system.terms])
-        v = system.scale * r
-        return 0.5 * float(v @ v)
+    v = _scaled_residual(model, system)
+    return 0.5 * float(v @ v)
 
 
 # --------------------------------------------------------------------------------- sequences
