@@ -244,11 +244,18 @@ def _fmt(weights: Any) -> str:
 class _CompileHook:
     """``model.compile`` wrapped (on the model instance) so that a :class:`TraceWeights` callback
     hears about a recompile: DeepXDE's ``compile`` sets ``model.loss_weights`` to its
-    ``loss_weights`` argument, None by default, which drops the trace weights."""
+    ``loss_weights`` argument, None by default, which drops the trace weights.
+
+    It also remembers, for the model, the last weights a TraceWeights callback assigned
+    (``applied``) and the user's weights they were built on (``base``), so that a later callback
+    — a new instance for the L-BFGS phase, say — does not take trace weights for the user's.
+    """
 
     def __init__(self, compile_fn):
         self.compile_fn = compile_fn
         self.callback = None
+        self.applied: list | None = None
+        self.base: list | None = None
         self.signature = inspect.signature(dde.Model.compile)
 
     def __call__(self, *args, **kwargs):
@@ -337,8 +344,7 @@ class TraceWeights(dde.callbacks.Callback):
         self.keep_weights = keep_weights
         self.history: list = []
         self.trace: list | None = None
-        self._base: list | None = None
-        self._applied: list | None = None
+        self._hook: _CompileHook | None = None
         self._warned_base: list | None = None
         self._single = False
         self._next = 0
@@ -348,13 +354,14 @@ class TraceWeights(dde.callbacks.Callback):
         """Called by DeepXDE when the callback is given a (new) model: start afresh and watch
         the model's ``compile`` (see ``keep_weights``)."""
         self.history, self.trace = [], None
-        self._base = self._applied = self._warned_base = None
+        self._warned_base = None
         self._single = False
         hook = self.model.__dict__.get("compile")
         if not isinstance(hook, _CompileHook):
             hook = _CompileHook(self.model.compile)
             self.model.compile = hook
         hook.callback = self
+        self._hook = hook
 
     def on_train_begin(self):
         check_model(self.model)
@@ -377,19 +384,20 @@ class TraceWeights(dde.callbacks.Callback):
 
     # ---------------------------------------------------------------------------- the rule
     def _set_base(self, n_terms: int) -> None:
-        """The user's weights: model.loss_weights unless they are the ones this callback set."""
+        """The user's weights: model.loss_weights unless a TraceWeights callback set them."""
+        hook = self._hook
         lw = self.model.loss_weights
-        if lw is not None and self._applied is not None and \
-                [float(w) for w in np.ravel(lw)] == self._applied:
+        if lw is not None and hook.applied is not None and \
+                [float(w) for w in np.ravel(lw)] == hook.applied:
             return
         if lw is None:
-            self._base = None
+            hook.base = None
             return
         base = [float(w) for w in np.ravel(lw)]
         if len(base) != n_terms:
             raise ValueError(f"model.loss_weights: expected {n_terms} weights (one per loss "
                              f"term), got {len(base)}")
-        self._base = base
+        hook.base = base
         if all(w == 1.0 for w in base) or base == self._warned_base:
             return
         self._warned_base = base
@@ -433,28 +441,30 @@ class TraceWeights(dde.callbacks.Callback):
             old = self.model.loss_weights
             return [float(w) for w in old] if old is not None else lam
         self.trace = lam
-        if self.user_weights == "multiply" and self._base is not None:
-            new = [b * w for b, w in zip(self._base, lam)]
+        base = self._hook.base
+        if self.user_weights == "multiply" and base is not None:
+            new = [b * w for b, w in zip(base, lam)]
         else:
             new = list(lam)
         self.model.loss_weights = new
-        self._applied = list(new)
+        self._hook.applied = list(new)
         self.history.append((step, list(new)))
         return new
 
     def _recompiled(self, optimizer: Any, loss_weights: Any) -> None:
         """Called after ``model.compile``: keep (or report the loss of) the trace weights."""
-        if loss_weights is not None or self._applied is None:
+        applied = self._hook.applied
+        if loss_weights is not None or applied is None:
             return
         if self.keep_weights:
-            self.model.loss_weights = list(self._applied)
+            self.model.loss_weights = list(applied)
             warnings.warn(f"TraceWeights: model.compile({optimizer!r}) reset model.loss_weights; "
-                          f"kept the trace weights {_fmt(self._applied)} of the last update "
+                          f"kept the trace weights {_fmt(applied)} of the last update "
                           f"(pass loss_weights= to compile to choose others, or "
                           f"TraceWeights(keep_weights=False) to let DeepXDE reset them)",
                           UserWarning, stacklevel=3)
         else:
             warnings.warn(f"TraceWeights: model.compile({optimizer!r}) reset model.loss_weights "
-                          f"to None; the trace weights {_fmt(self._applied)} are no longer "
+                          f"to None; the trace weights {_fmt(applied)} are no longer "
                           f"applied (pass this callback to model.train again to recompute "
                           f"them)", UserWarning, stacklevel=3)
