@@ -348,6 +348,7 @@ class TraceWeights(dde.callbacks.Callback):
         self._warned_base: list | None = None
         self._single = False
         self._next = 0
+        self._cache = None
 
     # ------------------------------------------------------------------------- DeepXDE hooks
     def init(self):
@@ -364,8 +365,8 @@ class TraceWeights(dde.callbacks.Callback):
         self._hook = hook
 
     def on_train_begin(self):
-        check_model(self.model)
-        losses, _, _ = _losses(self.model)
+        self._cache = None
+        losses = self._current_losses()
         if len(losses) == 1:
             if not self._single:
                 warnings.warn(f"TraceWeights: the model has a single loss term "
@@ -412,6 +413,18 @@ class TraceWeights(dde.callbacks.Callback):
                           f"(user_weights='multiply' keeps them as factors)", UserWarning,
                           stacklevel=3)
 
+    def _current_losses(self) -> list[Loss]:
+        """The model's losses, rebuilt only when DeepXDE's training points (``data.train_x``, a
+        new array after resampling) or the net's dtype or device changed since the last call:
+        building them evaluates the PDE function once, a cost worth saving on small problems."""
+        data = self.model.data
+        if self._cache is not None and self._cache[0] is data.train_x \
+                and self._cache[1] == _dtype_device(self.model):
+            return self._cache[2]
+        losses, dtype, device = _losses(self.model)
+        self._cache = (data.train_x, (dtype, device), losses)
+        return losses
+
     def _terms(self, losses: list[Loss]) -> list[Term]:
         out = []
         for loss in losses:
@@ -427,7 +440,7 @@ class TraceWeights(dde.callbacks.Callback):
         """Compute the trace-rule weights now and assign them to ``model.loss_weights``; returns
         the assigned list."""
         if losses is None:
-            losses, _, _ = _losses(self.model)
+            losses = self._current_losses()
         ts = self._terms(losses)
         lam = [float(v) for v in Kernel(self.model.net, ts, "jacobian").trace_weights(self.kind)]
         if self.momentum > 0.0 and self.trace is not None and len(self.trace) == len(lam):

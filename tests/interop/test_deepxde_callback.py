@@ -156,6 +156,27 @@ def test_every_counts_iterations(lbfgs_steps):
     assert all(b - a < 15 + 10 for a, b in zip(steps, steps[1:]))
 
 
+def test_resampled_points_are_used():
+    """The callback reuses its terms between updates until DeepXDE resamples its points."""
+    geom = dde.geometry.Interval(-1, 1)
+    bcs = [dde.icbc.DirichletBC(geom, lambda x: 0, lambda x, on: on)]
+    np.random.seed(0)
+    data = dde.data.PDE(geom, _pde, bcs, num_domain=12, num_boundary=2,
+                        train_distribution="pseudo")
+    torch.manual_seed(0)
+    model = dde.Model(data, dde.nn.FNN([1, 8, 1], "tanh", "Glorot normal"))
+    model.compile("adam", lr=1e-3)
+    cb = pdx.TraceWeights(every=2, max_points=None)
+    first = None
+    for _ in range(2):  # the resampler first, so the callback's update sees the new points
+        model.train(iterations=2, callbacks=[dde.callbacks.PDEPointResampler(period=2), cb],
+                    verbose=0)
+        assert np.allclose(model.loss_weights, pdx.trace_weights(model), rtol=1e-12)
+        if first is None:
+            first = model.data.train_x.copy()
+    assert not np.array_equal(first, model.data.train_x)
+
+
 def test_single_term_model_warns_once_and_skips():
     geom = dde.geometry.Interval(-1, 1)
     data = dde.data.PDE(geom, _pde, [], num_domain=12, train_distribution="uniform")
