@@ -560,7 +560,7 @@ def model_losses(model: Any, dtype: torch.dtype, device: Any) -> list[Loss]:
 def at_points(loss: Loss, points: Any, dtype: torch.dtype, device: Any) -> torch.Tensor:
     """``points`` checked as (m, d) for ``loss`` in the given dtype and device."""
     p = as_points(points, f"points[{loss.name!r}]", dtype=dtype, device=device)
-    d = loss.points.shape[1] - (1 if isinstance(getattr(loss, "components", None), list) else 0)
+    d = loss.base.shape[1]
     if p.shape[1] != d:
         raise ValueError(f"points[{loss.name!r}]: expected dimension {d}, got {p.shape[1]}")
     return p

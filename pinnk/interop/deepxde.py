@@ -242,32 +242,56 @@ def _fmt(weights: Any) -> str:
 
 
 class _CompileHook:
-    """``model.compile`` wrapped (on the model instance) so that a :class:`TraceWeights` callback
-    hears about a recompile: DeepXDE's ``compile`` sets ``model.loss_weights`` to its
-    ``loss_weights`` argument, None by default, which drops the trace weights.
-
-    It also remembers, for the model, the last weights a TraceWeights callback assigned
-    (``applied``) and the user's weights they were built on (``base``), so that a later callback
-    — a new instance for the L-BFGS phase, say — does not take trace weights for the user's.
+    """``model.compile`` wrapped on the model instance, holding what the model's
+    :class:`TraceWeights` callbacks share: the last weights a callback assigned (``applied``),
+    the user's weights they were built on (``base``, so that a later callback — a new one for the
+    L-BFGS phase, say — does not take trace weights for the user's) and ``keep_weights`` of the
+    last callback attached. DeepXDE's ``compile`` sets ``model.loss_weights`` to its
+    ``loss_weights`` argument, None by default, which drops the trace weights: after a compile
+    without ``loss_weights`` the hook restores them (``keep_weights``) or says they are gone.
     """
 
-    def __init__(self, compile_fn):
-        self.compile_fn = compile_fn
-        self.callback = None
+    def __init__(self, model: Any):
+        self.model = model
+        self.compile_fn = model.compile
+        self.keep_weights = True
         self.applied: list | None = None
         self.base: list | None = None
         self.signature = inspect.signature(dde.Model.compile)
 
+    @classmethod
+    def of(cls, model: Any) -> "_CompileHook":
+        """The model's hook, installed on first use."""
+        hook = model.__dict__.get("compile")
+        if not isinstance(hook, cls):
+            hook = cls(model)
+            model.compile = hook
+        return hook
+
     def __call__(self, *args, **kwargs):
         result = self.compile_fn(*args, **kwargs)
-        if self.callback is not None:
-            try:
-                bound = self.signature.bind(None, *args, **kwargs)
-            except TypeError:
-                return result
-            self.callback._recompiled(bound.arguments.get("optimizer"),
-                                      bound.arguments.get("loss_weights"))
+        try:
+            bound = self.signature.bind(None, *args, **kwargs).arguments
+        except TypeError:  # DeepXDE accepted what the signature refuses: nothing to restore
+            return result
+        if bound.get("loss_weights") is None and self.applied is not None:
+            self._reset(bound.get("optimizer"))
         return result
+
+    def _reset(self, optimizer: Any) -> None:
+        applied = self.applied
+        if self.keep_weights:
+            self.model.loss_weights = list(applied)
+            warnings.warn(f"TraceWeights: model.compile({optimizer!r}) reset model.loss_weights; "
+                          f"kept the trace weights {_fmt(applied)} of the last update "
+                          f"(pass loss_weights= to compile to choose others, or "
+                          f"TraceWeights(keep_weights=False) to let DeepXDE reset them)",
+                          UserWarning, stacklevel=3)
+        else:
+            warnings.warn(f"TraceWeights: model.compile({optimizer!r}) reset model.loss_weights "
+                          f"to None; the trace weights {_fmt(applied)} are no longer "
+                          f"applied (pass this callback to model.train again to recompute "
+                          f"them)", UserWarning, stacklevel=3)
 
 
 class TraceWeights(dde.callbacks.Callback):
@@ -357,12 +381,8 @@ class TraceWeights(dde.callbacks.Callback):
         self.history, self.trace = [], None
         self._warned_base = None
         self._single = False
-        hook = self.model.__dict__.get("compile")
-        if not isinstance(hook, _CompileHook):
-            hook = _CompileHook(self.model.compile)
-            self.model.compile = hook
-        hook.callback = self
-        self._hook = hook
+        self._hook = _CompileHook.of(self.model)
+        self._hook.keep_weights = self.keep_weights
 
     def on_train_begin(self):
         self._cache = None
@@ -463,21 +483,3 @@ class TraceWeights(dde.callbacks.Callback):
         self._hook.applied = list(new)
         self.history.append((step, list(new)))
         return new
-
-    def _recompiled(self, optimizer: Any, loss_weights: Any) -> None:
-        """Called after ``model.compile``: keep (or report the loss of) the trace weights."""
-        applied = self._hook.applied
-        if loss_weights is not None or applied is None:
-            return
-        if self.keep_weights:
-            self.model.loss_weights = list(applied)
-            warnings.warn(f"TraceWeights: model.compile({optimizer!r}) reset model.loss_weights; "
-                          f"kept the trace weights {_fmt(applied)} of the last update "
-                          f"(pass loss_weights= to compile to choose others, or "
-                          f"TraceWeights(keep_weights=False) to let DeepXDE reset them)",
-                          UserWarning, stacklevel=3)
-        else:
-            warnings.warn(f"TraceWeights: model.compile({optimizer!r}) reset model.loss_weights "
-                          f"to None; the trace weights {_fmt(applied)} are no longer "
-                          f"applied (pass this callback to model.train again to recompute "
-                          f"them)", UserWarning, stacklevel=3)

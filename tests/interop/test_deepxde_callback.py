@@ -134,6 +134,20 @@ def test_weights_dropped_on_recompile_when_asked():
     assert model.loss_weights is None
 
 
+def test_the_kept_weights_belong_to_the_model():
+    """A callback reused on a second model: each model keeps its own trace weights."""
+    a, b = _model(0), _model(1)
+    cb = pdx.TraceWeights(every=1)
+    for m in (a, b):
+        m.compile("adam", lr=1e-3)
+        m.train(iterations=1, callbacks=[cb], verbose=0)
+    wa, wb = list(a.loss_weights), list(b.loss_weights)
+    assert wa != wb
+    with pytest.warns(UserWarning, match="kept the trace weights"):
+        a.compile("adam", lr=1e-3)
+    assert a.loss_weights == wa and b.loss_weights == wb
+
+
 def test_every_counts_iterations(lbfgs_steps):
     model = _model()
     model.compile("adam", lr=1e-3)
