@@ -114,10 +114,15 @@ def euler_beam():
     return data, dde.nn.FNN([1, 20, 20, 20, 1], "tanh", "Glorot uniform")
 
 
+def _x_time(a: float, b: float, t1: float):
+    """[a, b] × [0, t1] as a DeepXDE GeometryXTime."""
+    dde = _dde()
+    return dde.geometry.GeometryXTime(dde.geometry.Interval(a, b), dde.geometry.TimeDomain(0, t1))
+
+
 def diffusion_1d():
     dde = _dde()
-    geomtime = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1),
-                                          dde.geometry.TimeDomain(0, 1))
+    geomtime = _x_time(-1, 1, 1)
 
     def pde(x, y):
         s = torch.sin(np.pi * x[:, 0:1])
@@ -135,8 +140,7 @@ def diffusion_1d():
 
 def burgers():
     dde = _dde()
-    geomtime = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1),
-                                          dde.geometry.TimeDomain(0, 0.99))
+    geomtime = _x_time(-1, 1, 0.99)
 
     def pde(x, y):
         return (dde.grad.jacobian(y, x, i=0, j=1) + y * dde.grad.jacobian(y, x, i=0, j=0)

@@ -17,17 +17,6 @@ dde = pytest.importorskip("deepxde")
 TOL = 1e-10
 
 
-@pytest.fixture(scope="module")
-def f64():
-    """DeepXDE in float64 for this module; restore DeepXDE's and torch's dtype afterwards."""
-    old_torch = torch.get_default_dtype()
-    old_real = dde.config.real.precision
-    dde.config.set_default_float("float64")
-    yield
-    dde.config.set_default_float({16: "float16", 32: "float32", 64: "float64"}[old_real])
-    torch.set_default_dtype(old_torch)
-
-
 def _pde(x, y):
     # -Δu = 2π² sin(πx) sin(πy), plus a nonlinear term to exercise products with y
     f = 2 * np.pi**2 * torch.sin(np.pi * x[:, 0:1]) * torch.sin(np.pi * x[:, 1:2])

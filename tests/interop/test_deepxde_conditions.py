@@ -19,14 +19,7 @@ dde = pytest.importorskip("deepxde")
 TOL = 1e-10
 
 
-@pytest.fixture(scope="module", autouse=True)
-def f64():
-    old_torch = torch.get_default_dtype()
-    old_real = dde.config.real.precision
-    dde.config.set_default_float("float64")
-    yield
-    dde.config.set_default_float({16: "float16", 32: "float32", 64: "float64"}[old_real])
-    torch.set_default_dtype(old_torch)
+pytestmark = pytest.mark.usefixtures("f64")  # DeepXDE in float64 (conftest.py)
 
 
 def dde_errors(model):
