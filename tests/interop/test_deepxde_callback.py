@@ -220,4 +220,4 @@ def test_option_errors():
         pdx.TraceWeights(keep_weights=1)
     with pytest.raises(ValueError, match="max_points: expected an integer >= 1, got 0"):
         pdx.TraceWeights(max_points=0)
-    assert pdx.TraceWeights().max_points == 128 and pdx.TraceWeights().every == 100
+    assert pdx.TraceWeights().max_points == 128 and pdx.TraceWeights().every == 500
