@@ -3,9 +3,10 @@
 from ._optim import Adam, AdamLBFGS, GaussNewton, LBFGS, Optimizer, Sequence, optimizer_from_spec
 from ._report import Recommendation, TraceOutcome, WeightReport, WeightSetting, report_weights
 from ._sampling import ResidualAdaptive, Uniform, sampler_from_spec
-from ._train import Trainer, TrainingError, TrainResult, build_model, model_config, train
+from ._train import (Trainer, TrainingError, TrainResult, build_model, model_config, train,
+                     train_continuation)
 
-__all__ = ["train", "Trainer", "TrainResult", "TrainingError", "Adam", "LBFGS", "AdamLBFGS",
+__all__ = ["train", "train_continuation", "Trainer", "TrainResult", "TrainingError", "Adam", "LBFGS", "AdamLBFGS",
            "GaussNewton", "Sequence", "Optimizer",
            "optimizer_from_spec", "Uniform", "ResidualAdaptive", "sampler_from_spec",
            "build_model", "model_config", "report_weights", "WeightReport", "WeightSetting",

@@ -6,7 +6,7 @@ import copy
 import random
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -560,3 +560,49 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
             raise ValueError("resume: needs out= (the run folder with the checkpoint)")
         trainer.load_checkpoint()
     return trainer.run()
+
+
+def train_continuation(problem: str, parameter: str, values: Sequence, *,
+                       steps: int | Sequence[int], params: Mapping | None = None,
+                       out: str | Path | None = None, model_options: Mapping | None = None,
+                       **train_kwargs) -> list:
+    """Continuation: train through problems that differ in one parameter, each stage starting
+    from the network the previous stage ended with.
+
+    For a shock, the viscous residuals ∂_t U + ∂_x F(U) = ν ∂_xx U have a smooth solution that a
+    network (and a Gauss–Newton step) can fit; decreasing ν in stages (e.g. 0.02, 0.005, 0.002)
+    brings the fit towards the inviscid solution without ever asking it to fit a jump from a
+    poor start.
+
+    Args:
+        problem: the zoo name (``"sod"``).
+        parameter: the parameter that changes (``"viscosity"``).
+        values: its value at each stage, in order.
+        steps: the steps of every stage, or one count per stage.
+        params: the problem's other parameters.
+        out: a folder; stage k writes its run folder ``out/stage-k``.
+        model_options: the network of the first stage (later stages reuse the model).
+        **train_kwargs: passed to :func:`train` at every stage (weighting, optimizer, points,
+            resample_every, seed, dtype, ...).
+
+    Returns:
+        The :class:`TrainResult` of every stage, in order; the last holds the final network.
+    """
+    import problems as zoo
+
+    values = list(values)
+    if not values:
+        raise ValueError("values: expected at least one stage")
+    counts = [steps] * len(values) if isinstance(steps, int) else list(steps)
+    if len(counts) != len(values):
+        raise ValueError(f"steps: expected one count per stage ({len(values)}), got "
+                         f"{len(counts)}")
+    results: list = []
+    model = None
+    for k, (v, n) in enumerate(zip(values, counts)):
+        prob = zoo.get(problem, **{**dict(params or {}), parameter: v})
+        res = train(prob, model, steps=n, out=None if out is None else Path(out) / f"stage-{k}",
+                    model_options=model_options if model is None else None, **train_kwargs)
+        model = res.model
+        results.append(res)
+    return results

@@ -53,3 +53,27 @@ def test_train_step_benchmark_runs(capsys):
     assert train_step.main(["--points", "64", "--steps", "2", "--repeats", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["deepxde_s_per_step"] > 0 and out["pinnk_compiled_s_per_step"] > 0
+
+
+def test_time_to_accuracy_runs_and_stops_at_the_tolerance():
+    from dataclasses import replace
+
+    from solvers.benchmarks import time_to_accuracy as tta
+    from solvers.benchmarks.accuracy import BY_NAME
+
+    gn = replace(BY_NAME["poisson-1d-gn"], steps=60, points={"residual": 64, "boundary": 2},
+                 model_options={"width": 32, "depth": 2})
+    row = tta.time_to(gn, tol=0.05, check_every=1)
+    assert row["reached"] and row["steps"] < 60 and row["last_error"] <= 0.05, row
+    adam = replace(BY_NAME["poisson-1d"], steps=20, points={"residual": 48, "boundary": 2},
+                   model_options={"width": 8, "depth": 1})
+    row = tta.time_to(adam, tol=1e-9, check_every=5)
+    assert not row["reached"] and row["seconds"] is None and row["ran_s"] > 0
+
+
+def test_trace_overhead_benchmark_runs(capsys):
+    from solvers.benchmarks import trace_overhead
+
+    row = trace_overhead.measure("poisson-1d", steps=6, every=3)
+    assert row["updates"] == 2 and 0 < row["update_share"] < 1
+    assert trace_overhead.main(["--impl", "fast"]) == 2

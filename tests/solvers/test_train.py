@@ -544,3 +544,20 @@ def test_gauss_newton_and_sequence_specs():
                      ("adam+sgd", "unknown kind 'sgd'")]:
         with pytest.raises(ValueError, match=msg):
             optimizer_from_spec(bad)
+
+
+def test_continuation_starts_each_stage_from_the_previous_network(tmp_path):
+    from solvers import train_continuation
+
+    seen = []
+    res = train_continuation("convection", "beta", [1.0, 2.0], steps=[4, 3], points=16,
+                             model_options=SMALL, export=False, ntk_every=0, log_every=1,
+                             optimizer="gn", out=tmp_path,
+                             callback=lambda tr: seen.append((tr.problem.params["beta"],
+                                                              tr.step)))
+    assert [r.metrics["steps"] for r in res] == [4, 3]
+    assert res[1].model is res[0].model  # the same network, trained on
+    assert seen == [(1.0, s) for s in range(4)] + [(2.0, s) for s in range(3)]
+    assert (tmp_path / "stage-1" / "metrics.json").exists()
+    with pytest.raises(ValueError, match="steps: expected one count per stage"):
+        train_continuation("convection", "beta", [1.0, 2.0], steps=[4])
