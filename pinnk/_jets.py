@@ -223,3 +223,13 @@ class JetPlan:
     def index(self, request: tuple) -> int:
         """The position of a request's coefficient in the family's series."""
         return self.family.index[self.multi_index(request)]
+
+    def derivative(self, series: Sequence, request: tuple) -> torch.Tensor:
+        """The derivative a request asks for from a series of Taylor coefficients: β! times
+        its coefficient (zeros where the coefficient is exactly zero)."""
+        i = self.index(request)
+        c = series[i]
+        if c is None:
+            return torch.zeros_like(series[0])
+        f = self.family.factorial[i]
+        return c if f == 1 else f * c

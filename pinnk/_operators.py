@@ -194,21 +194,22 @@ class _JetEvaluator:
     def __init__(self, model, x: torch.Tensor, keys: list):
         self.function = model
         self.x = x
-        dirs = {}
-        for tup in keys:
-            for h in tup:
-                dirs.setdefault(h.key, h)
-        self.plan = JetPlan(tuple(h.key for h in tup) for tup in keys)
-        U = [dirs[k].evaluate(x) for k in self.plan.keys]
+        self.plan, U = jet_plan(keys, x)
         self._series = model.jets(x, U, self.plan.family)
 
     def derivative(self, directions: tuple) -> torch.Tensor:
-        i = self.plan.index(tuple(h.key for h in directions))
-        c = self._series[i]
-        if c is None:
-            return torch.zeros_like(self._series[0])
-        f = self.plan.family.factorial[i]
-        return c if f == 1 else f * c
+        return self.plan.derivative(self._series, tuple(h.key for h in directions))
+
+
+def jet_plan(keys: list, x: torch.Tensor) -> tuple:
+    """The :class:`JetPlan` of derivative requests (tuples of directions) and the directions
+    evaluated at the points ``x`` (each (n, d)), in the plan's order."""
+    dirs: dict = {}
+    for tup in keys:
+        for h in tup:
+            dirs.setdefault(h.key, h)
+    plan = JetPlan(tuple(h.key for h in tup) for tup in keys)
+    return plan, [dirs[k].evaluate(x) for k in plan.keys]
 
 
 def _evaluator(model: Callable, x: torch.Tensor, op: "Operator"):

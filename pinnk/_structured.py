@@ -38,7 +38,7 @@ import torch
 
 from ._jets import JetPlan, product, transform_series
 from ._networks import MLP
-from ._operators import Linear, Operator, Residual
+from ._operators import Linear, Operator, Residual, jet_plan
 
 
 #: the cost of accumulating one stream pair of a kernel block, in multiply-adds per entry
@@ -395,12 +395,7 @@ class _Linearisation:
                                f"needs implementation='jacobian'")
 
     def derivative(self, directions: tuple) -> torch.Tensor:
-        i = self.plan.index(tuple(h.key for h in directions))
-        c = self.series[i]
-        if c is None:
-            return torch.zeros_like(self.series[0])
-        f = self.plan.family.factorial[i]
-        return c if f == 1 else f * c
+        return self.plan.derivative(self.series, tuple(h.key for h in directions))
 
 
 def _weights(model: MLP, ops: list, x: torch.Tensor, U: list, plan: JetPlan,
@@ -592,15 +587,8 @@ def structured_features_group(model: MLP, ops: list, x: torch.Tensor) -> list:
         for k, parts in combined.items():
             out[k] = _combined_features(model, parts, n, x.dtype, x.device)
         return out
-    requests = [op.derivative_keys(d) for op in ops]
-    dirs: dict = {}
-    for keys in requests:
-        for tup in keys:
-            for h in tup:
-                dirs.setdefault(h.key, h)
-    plan = JetPlan(tuple(h.key for h in tup) for keys in requests for tup in keys)
+    plan, U = jet_plan([tup for op in ops for tup in op.derivative_keys(d)], x)
     fam = plan.family
-    U = [dirs[k].evaluate(x) for k in plan.keys]
     record: list = []
     with torch.no_grad():
         raw = model.jets(x, U, fam, record=record)
