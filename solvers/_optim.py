@@ -93,6 +93,17 @@ class AdamLBFGS:
     def phase(self, step: int, steps: int) -> str:
         return "adam" if step < self.switch_step(steps) else "lbfgs"
 
+    def warnings_for(self, steps: int) -> list[str]:
+        """Messages for a run of ``steps`` steps in which one of the two phases never runs."""
+        k = self.switch_step(steps)
+        if k >= steps:
+            return [f"optimizer: switch={self.switch:g} is at step {k}, at or after the last "
+                    f"step of a run of {steps} steps, so L-BFGS never runs"]
+        if k <= 0:
+            return [f"optimizer: switch={self.switch:g} is at step 0 of a run of {steps} steps, "
+                    f"so Adam never runs"]
+        return []
+
     def config(self) -> dict:
         return {"kind": "adam+lbfgs", "adam": self.adam.config(), "lbfgs": self.lbfgs.config(),
                 "switch": self.switch}

@@ -96,7 +96,8 @@ ERRORS = {
     "negative steps": (["train", "poisson-1d", "--steps", "-5"], "steps"),
     "steps not a number": (["train", "poisson-1d", "--steps", "many"], "--steps"),
     "bad points": (["train", "poisson-1d", "--points", "0"], "points: expected an integer"),
-    "bad term points": (["train", "poisson-1d", "--points", "residual=-1"], "points: residual"),
+    "bad term points": (["train", "poisson-1d", "--points", "residual=-1"],
+                        "points['residual']: expected an integer >= 1"),
     "unknown term": (["train", "poisson-1d", "--points", "nope=3"], "points: unknown term"),
     "bad dtype": (["train", "poisson-1d", "--dtype", "float16"], "--dtype"),
     "bad device": (["train", "poisson-1d", "--device", "gpu"], "device"),
@@ -156,6 +157,10 @@ def test_config_file_errors(capsys, tmp_path):
 
 def test_resume_errors(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "poisson-1d", "--out", tmp_path / "none", "--resume")
+    assert code == 2
+    assert_one_line_error(err, "--resume: there is no run folder", "nothing to resume")
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, "train", "poisson-1d", "--out", tmp_path / "empty", "--resume")
     assert code == 2
     assert_one_line_error(err, "no checkpoint.pt")
     (tmp_path / "file").write_text("x")

@@ -309,6 +309,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monke
     assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["step"] == 8
     assert json.loads((tmp_path / "metrics.json").read_text()) == \
         json.loads(json.dumps(res.metrics))
+    t.unlock()  # load_checkpoint took the run folder's lock (run() would release it)
     assert temp_files(tmp_path) == []
 
 
