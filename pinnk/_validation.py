@@ -172,7 +172,10 @@ def check_model_io(model: torch.nn.Module, in_dim: int, out_dim: int, name: str 
     ``name`` unless it returns ``out_dim`` outputs: a model made for another problem is refused
     before any work."""
     dtype, device = model_dtype_device(model)
-    check_model_input(model, torch.zeros(1, in_dim), name)
+    d_in = getattr(model, "in_dim", None)
+    if isinstance(d_in, int) and not isinstance(d_in, bool) and d_in != in_dim:
+        raise ValueError(f"{name}: the model takes {d_in} input coordinate(s), {what} has "
+                         f"{in_dim}")
     x = torch.zeros(1, in_dim, dtype=dtype, device=device)
     try:
         with torch.no_grad():
@@ -183,7 +186,7 @@ def check_model_io(model: torch.nn.Module, in_dim: int, out_dim: int, name: str 
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"{name}: the model must return a tensor, got {type(y).__name__}")
     outs = 1 if y.ndim == 1 else (y.shape[-1] if y.ndim == 2 else None)
-    if y.shape[0] != 1 or outs != out_dim:
+    if outs is None or y.shape[0] != 1 or outs != out_dim:
         raise ValueError(f"{name}: the model returns shape {tuple(y.shape)} for one point; "
                          f"{what} has {out_dim} output(s), so expected (1, {out_dim})")
 

@@ -110,3 +110,28 @@ def warn_unused_options(trainer) -> None:
                         f"the collocation points are never redrawn")
     for msg in messages:
         warnings.warn(msg, UserWarning, stacklevel=3)
+
+
+# kind -> (required keys, optional keys) of a model's "embedding" spec
+_EMBEDDINGS = {"periodic": (("dims", "periods"), ("harmonics", "keep_input")),
+               "fourier": ((), ("features", "scale"))}
+
+
+def check_embedding_spec(spec: Any) -> None:
+    """Raise a ValueError/TypeError naming ``embedding`` when the spec of a model's input
+    embedding is not a mapping with a known ``kind`` and exactly that kind's keys."""
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"embedding: expected an object such as {{\"kind\": \"periodic\", "
+                        f"\"dims\": [0], \"periods\": [1.0]}}, got {type(spec).__name__}")
+    kind = spec.get("kind")
+    if kind not in _EMBEDDINGS:
+        raise ValueError(f"embedding: unknown kind {kind!r}; expected 'periodic' or 'fourier'")
+    required, optional = _EMBEDDINGS[kind]
+    missing = [k for k in required if k not in spec]
+    if missing:
+        raise ValueError(f"embedding: a {kind!r} embedding needs {', '.join(map(repr, required))}"
+                         f"; missing {', '.join(map(repr, missing))}")
+    unknown = sorted(set(spec) - {"kind", *required, *optional})
+    if unknown:
+        raise ValueError(f"embedding: unknown key(s) {', '.join(map(repr, unknown))} for a "
+                         f"{kind!r} embedding; expected {', '.join(required + optional)}")

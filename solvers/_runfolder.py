@@ -200,15 +200,46 @@ def checkpoint_errors(method: Callable) -> Callable:
 
     @functools.wraps(method)
     def wrapper(self, path: Any = None, *args, **kwargs):
+        where = path if path is not None else (
+            Path(self.out) / "checkpoint.pt" if getattr(self, "out", None) else "?")
         try:
-            return method(self, path, *args, **kwargs)
+            out = method(self, path, *args, **kwargs)
+            _check_optimizer_states(self)
+            return out
         except ValueError:
             raise
         except (RuntimeError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            where = path if path is not None else (
-                Path(self.out) / "checkpoint.pt" if getattr(self, "out", None) else "?")
             detail = " ".join(str(exc).split())[:300]
             raise ValueError(f"resume: the checkpoint {str(where)!r} does not fit this run "
                              f"({type(exc).__name__}: {detail})") from None
 
     return wrapper
+
+
+# The per-parameter buffers of torch's optimizers (shape of the parameter) and L-BFGS's flat
+# vectors (all parameters of the group): a restored state whose buffers have other sizes would
+# fail only at the next step, deep in the optimizer.
+_PER_PARAMETER = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg",
+                  "acc_delta", "sum")
+_FLAT = ("d", "prev_flat_grad")
+
+
+def _check_optimizer_states(trainer: Any) -> None:
+    """Raise a RuntimeError when an optimizer of ``trainer`` (any ``torch.optim.Optimizer``
+    attribute) holds a known buffer whose size does not fit its parameters."""
+    import torch
+
+    for attr, opt in vars(trainer).items():
+        if not isinstance(opt, torch.optim.Optimizer):
+            continue
+        for group in opt.param_groups:
+            total = sum(p.numel() for p in group["params"])
+            for p in group["params"]:
+                for key, value in opt.state.get(p, {}).items():
+                    if not isinstance(value, torch.Tensor):
+                        continue
+                    if key in _PER_PARAMETER and value.shape != p.shape or \
+                            key in _FLAT and value.numel() != total:
+                        raise RuntimeError(f"the {attr} state {key!r} has shape "
+                                           f"{tuple(value.shape)}, the parameters have "
+                                           f"{tuple(p.shape)} ({total} values in all)")

@@ -20,7 +20,8 @@ from pinnk._validation import check_int
 from pinnk.weighting import Fixed, Weighting, from_spec
 
 from ._optim import Adam, LBFGS, optimizer_from_spec
-from ._preflight import check_model_fits, check_run_size, warn_unused_options
+from ._preflight import (check_embedding_spec, check_model_fits, check_run_size,
+                         warn_unused_options)
 from ._runfolder import check_folder, checkpoint_errors, lock_folder, read_checkpoint
 from ._sampling import Sampler, Uniform, _uniform_terms, sampler_from_spec
 
@@ -90,6 +91,7 @@ def build_model(problem: pinnk.Problem, cfg: Mapping, generator: torch.Generator
     emb = None
     spec = cfg.get("embedding")
     if spec:
+        check_embedding_spec(spec)
         kind = spec.get("kind")
         if kind == "periodic":
             emb = pinnk.PeriodicEmbedding(problem.in_dim, spec["dims"], spec["periods"],
@@ -572,7 +574,10 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
     diagnostics when due (λ_min/λ_max of Θ* on fixed probe points, angle statistics between each
     regular and each residual term, kernel drift against the first record), then one optimizer
     step. A NaN/Inf in any loss term raises :class:`TrainingError` naming the term and the step;
-    the last good checkpoint is kept.
+    the last good checkpoint (one whose losses were finite) is kept. Before anything is built the
+    run's memory is checked (ValueError naming ``model_options``' width/depth, ``points`` or
+    ``probe_points`` with the size it would need), a given ``model`` must fit the problem's
+    input and output counts, and options that would do nothing warn (``warnings.warn``).
 
     Args:
         problem: a :class:`pinnk.Problem`.
@@ -587,9 +592,10 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
         dtype: ``"float32"`` (default) or ``"float64"``.
         seed: seeds initialisation (seed), sampling (seed + 1) and probe points (seed + 2).
         out: the run folder (config.json, history.json, metrics.json, checkpoint.pt, exports,
-            plots), or None to write nothing.
+            plots), or None to write nothing. It is locked while the run writes (a second run
+            into it raises a ValueError); metrics.json is written last.
         resume: continue from ``out/checkpoint.pt``; an interrupted run resumed ends with the
-            same history as an uninterrupted one.
+            same history as an uninterrupted one. The temporaries of a killed run are removed.
         points: points per term (int, mapping name -> count, or None for the defaults).
         resample_every: draw new collocation points every K steps (0: never).
         sampler: how the points are redrawn: :class:`Uniform` (the default; a fresh sample from

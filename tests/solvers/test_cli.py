@@ -16,7 +16,7 @@ import problems
 from solvers import _cli
 from solvers._cli import parse_params, parse_points, parse_value
 from solvers._train import CHECKPOINT, Trainer, TrainingError
-from cli_util import assert_one_line_error, run_cli
+from cli_util import assert_one_line_error, default_sigint, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--steps", "20", "--points", "32", "--width", "8", "--depth", "1", "--quiet"]
@@ -342,7 +342,8 @@ def test_ctrl_c_in_a_real_process(tmp_path):
                              "100000", "--points", "16", "--width", "4", "--depth", "1",
                              "--checkpoint-every", "5", "--ntk-every", "0", "--quiet",
                              "--out", str(out)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 90
         while not (out / CHECKPOINT).exists() and time.monotonic() < deadline \
