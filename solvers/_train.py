@@ -390,24 +390,25 @@ class Trainer:
                                 f"step {self.step}; {self._stopped()}")
         return losses
 
-    def _check_parameters(self) -> None:
+    def _check_parameters(self, losses: bool = True) -> None:
         """Raise :class:`TrainingError` if a parameter is NaN/Inf (a finite loss can still have
-        a non-finite gradient) or if a loss term at the current parameters is (finite but huge
-        parameters); called before each checkpoint so that the one on disk is good."""
+        a non-finite gradient) or, with ``losses``, if a loss term at the current parameters is
+        (finite but huge parameters); called before each checkpoint so that the one on disk is
+        good, and before the diagnostics (whose kernel refuses NaN parameters)."""
         with torch.no_grad():
             finite = torch.stack([torch.isfinite(p).all() for p in self.params]).all()
         if not bool(finite):
             raise TrainingError(f"the network parameters became NaN/Inf at step {self.step - 1}; "
                                 f"{self._stopped()}")
-        if self.out is None:  # no checkpoint to vouch for; the next step checks its losses
+        if self.out is None or not losses:  # the next step checks its losses
             return
         with torch.no_grad():
-            losses = [0.5 * (r * r).mean() for r in
+            values = [0.5 * (r * r).mean() for r in
                       (t.residual(self.model, check=False) for t in self.terms)]
-            finite = torch.isfinite(torch.stack(losses))
+            finite = torch.isfinite(torch.stack(values))
         if not bool(finite.all()):
             k = int((~finite).nonzero()[0])
-            raise TrainingError(f"loss term {self.terms[k].name!r} is {float(losses[k])} at "
+            raise TrainingError(f"loss term {self.terms[k].name!r} is {float(values[k])} at "
                                 f"step {self.step}; {self._stopped()}")
 
     def _total(self, losses):
@@ -449,6 +450,7 @@ class Trainer:
         return record["total"], record["losses"]
 
     def _diagnostics(self) -> dict:
+        self._check_parameters(losses=False)
         model = copy.deepcopy(self.model).to(torch.float64)
         probe = self.probe
         out = {"step": self.step}

@@ -378,3 +378,25 @@ def test_the_ctrl_c_tests_pass_with_sigint_ignored(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "3 passed" in proc.stdout
+
+
+def test_nan_parameters_before_the_diagnostics_stop_the_run_as_a_failure(capsys, tmp_path,
+                                                                         monkeypatch):
+    from solvers._train import Trainer as T
+
+    real = T._train_step
+
+    def poison(trainer, phase):
+        out = real(trainer, phase)
+        if trainer.step == 3:
+            with torch.no_grad():
+                trainer.model.weights[0].fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(T, "_train_step", poison)
+    code, _, err = run_cli(capsys, "train", "poisson-1d", *TINY[:-4], "--ntk-every", "4",
+                           "--checkpoint-every", "3", "--quiet", "--no-export",
+                           "--out", tmp_path / "r")
+    assert code == 1  # a failed run, not bad input (the kernel refuses NaN parameters)
+    assert_one_line_error(err, "the network parameters became NaN/Inf at step 3",
+                          "the last good checkpoint (step 3) is kept")
