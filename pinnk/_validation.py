@@ -194,11 +194,11 @@ def check_model_io(model: torch.nn.Module, in_dim: int, out_dim: int, name: str 
 # ------------------------------------------------------------------------------------- memory
 def format_bytes(b: float) -> str:
     """A byte count in B, KiB, MiB, GiB or TiB (one decimal)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(b) < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(b) < 1024:
             return f"{b:.1f} {unit}"
         b /= 1024
-    return f"{b:.1f} TiB"  # pragma: no cover - the loop returns
+    return f"{b:.1f} TiB" if abs(b) < 1e4 else f"{b:.3g} TiB"
 
 
 def available_memory(device: torch.device) -> int:

@@ -176,8 +176,8 @@ def read_checkpoint(path: str | os.PathLike, name: str = "resume") -> dict:
         st = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is a damaged checkpoint
         size = path.stat().st_size if path.is_file() else None
-        what = "is empty" if size == 0 else f"cannot be read ({type(exc).__name__}: " \
-            f"{' '.join(str(exc).split())[:200]})"
+        first = " ".join(str(exc).split()).split(". ")[0].rstrip(".")[:200]  # torch's are long
+        what = "is empty" if size == 0 else f"cannot be read ({type(exc).__name__}: {first})"
         raise ValueError(f"{name}: the checkpoint {str(path)!r} {what}; it is damaged (a copy "
                          f"cut short?) and the run cannot be resumed from it") from None
     if not isinstance(st, Mapping):
