@@ -1,6 +1,10 @@
 """Atomic file writes: write to a temporary file in the same folder, fsync, then rename.
 
-A reader (or a run killed mid-write) only ever sees the old file or the complete new one.
+A reader (or a run killed mid-write) only ever sees the old file or the complete new one. The
+temporary is named ``.<name>.<random>.pinnk-tmp<suffix>`` and created with the mode a plain
+``open()`` gives (0o666 less the umask; an existing file's mode is kept), so the renamed file is as
+readable as any other file its writer makes. A writer killed mid-write leaves its temporary behind:
+:func:`remove_temporaries` removes them (``pinnk train --resume`` does).
 """
 
 from __future__ import annotations
@@ -9,7 +13,10 @@ import contextlib
 import io
 import json
 import os
-import tempfile
+import re
+import secrets
+import shutil
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,10 +34,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None
-                               else path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = _temporary(path, path.suffix if suffix is None else suffix)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -39,6 +43,63 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+TEMPORARY_MARK = ".pinnk-tmp"
+# Temporaries of earlier versions (tempfile.mkstemp: 8 characters from [a-z0-9_]).
+_LEGACY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]*)?$")
+
+
+def _temporary(path: Path, suffix: str) -> Path:
+    """Create an empty temporary file next to ``path`` with the mode a plain ``open()`` would
+    give ``path`` (the umask applies through ``os.open``; an existing file's mode is kept)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_MARK}{suffix}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                         0o666)
+        except FileExistsError:  # pragma: no cover - 2**32 names
+            continue
+        os.close(fd)
+        try:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        except FileNotFoundError:
+            pass
+        return tmp
+    raise FileExistsError(f"no free temporary name next to {str(path)!r}")  # pragma: no cover
+
+
+def is_temporary(name: str) -> bool:
+    """Whether the file name ``name`` is a temporary left by :func:`atomic_path` (or by an
+    export writer's temporary folder): a hidden name with the ``.pinnk-tmp`` mark, or of an
+    earlier version's form ``.<name>.<8 characters><suffix of name>``."""
+    if not name.startswith("."):
+        return False
+    if TEMPORARY_MARK in name or name.startswith(".solution-export-"):
+        return True
+    m = _LEGACY.match(name)
+    return bool(m) and (m.group("suffix") or "") == Path(m.group("name")).suffix
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries that writers killed mid-write left in ``folder`` (not recursive).
+
+    Only for a folder nobody is writing into (the trainer calls it on resume, under the run
+    folder's lock). Returns the removed paths.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for entry in sorted(folder.iterdir()):
+        if not is_temporary(entry.name):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

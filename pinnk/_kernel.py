@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +13,10 @@ from ._operators import Operator, check_smoothness
 from ._structured import (GramCache, StructuredFeatures, bytes_per_point, gram_many,
                           structured_features, structured_features_group, unsupported_reason)
 from ._terms import Term, check_terms
-from ._validation import check_int, model_dtype_device
+from ._validation import available_memory as _available_memory
+from ._validation import (as_tensor_arg, check_finite_parameters, check_float_dtype, check_int,
+                          check_model_input, model_dtype_device)
+from ._validation import format_bytes as _fmt_bytes
 
 
 class Implementation(str, enum.Enum):
@@ -88,24 +90,6 @@ def jacobian_rows(model: torch.nn.Module, op: Operator, x: torch.Tensor) -> torc
     return torch.cat([jac[k].reshape(x.shape[0], -1) for k in names], dim=1)
 
 
-def _available_memory(device: torch.device) -> int:
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(0.8 * free)
-    try:
-        return int(0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 4 << 30
-
-
-def _fmt_bytes(b: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if b < 1024 or unit == "TiB":
-            return f"{b:.1f} {unit}"
-        b /= 1024
-    return f"{b:.1f} TiB"
-
-
 class Kernel:
     """The empirical NTK blocks of a list of terms (lazy: blocks are computed on request).
 
@@ -118,6 +102,8 @@ class Kernel:
         terms = check_terms(terms)
         self.model = model
         self.dtype, self.device = model_dtype_device(model)
+        check_float_dtype(self.dtype, "model", "the NTK")
+        check_finite_parameters(model)
         if not any(p.requires_grad for p in model.parameters()):
             raise ValueError("model: has no trainable parameters, so its NTK is zero")
         self.terms = list(terms)
@@ -126,6 +112,8 @@ class Kernel:
         impl = _parse_implementation(implementation)
         self.implementations: list[str] = []
         for t in self.terms:
+            pts = t.points[:, :t.points.shape[1] - t.operator.extra_columns]
+            check_model_input(model, pts, f"terms: term {t.name!r}", probe=True)
             check_smoothness(model, t.operator)
             reason = unsupported_reason(model, t.operator)
             if impl is Implementation.STRUCTURED and reason is not None:
@@ -313,7 +301,8 @@ class Kernel:
             if missing:
                 raise ValueError(f"weights: missing a weight for term(s) {missing}")
             weights = [weights[nm] for nm in self.names]
-        w = torch.as_tensor(weights, dtype=self.dtype).to(self.device)
+        w = as_tensor_arg(weights, "weights", "one number per term or a mapping name -> weight"
+                          ).to(dtype=self.dtype, device=self.device)
         if w.shape != (T,):
             raise ValueError(f"weights: expected {T} weights (one per term), got shape "
                              f"{tuple(w.shape)}")

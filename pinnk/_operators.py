@@ -17,7 +17,8 @@ import torch
 from torch.func import jvp
 
 from ._jets import JetPlan
-from ._validation import check_int
+from ._validation import (check_finite_parameters, check_float, check_int, check_model_input,
+                          first_nonfinite, input_error)
 
 Field = Callable[[torch.Tensor], torch.Tensor]
 ModelFn = Callable[[torch.Tensor], torch.Tensor]
@@ -49,6 +50,7 @@ class _Direction:
     vector: torch.Tensor | None = None
     field: Field | None = None
     expected_dim: int | None = None  # for multi-indices: the d the index was written for
+    arg: str = "alpha"  # the argument that gave expected_dim, for messages
 
     @property
     def key(self) -> tuple:
@@ -63,8 +65,9 @@ class _Direction:
         n, d = x.shape
         if self.index is not None:
             if self.expected_dim is not None and self.expected_dim != d:
-                raise ValueError(f"alpha: multi-index of length {self.expected_dim} for points of "
-                                 f"dimension {d}")
+                what = "multi-index" if self.arg == "alpha" else "sequence"
+                raise ValueError(f"{self.arg}: {what} of length {self.expected_dim} for points "
+                                 f"of dimension {d} (one entry per input coordinate)")
             if self.index >= d:
                 raise ValueError(f"dims: coordinate index {self.index} out of range for points of "
                                  f"dimension {d}")
@@ -82,6 +85,21 @@ class _Direction:
             raise ValueError(f"h: direction field must return a tensor of shape ({n}, {d}), got "
                              f"{shape}")
         return h.to(dtype=x.dtype)
+
+    def check(self, x: torch.Tensor) -> None:
+        """Evaluate the direction at every point of ``x`` (n, d) and raise a ValueError naming
+        ``h`` for a wrong length, a NaN/Inf, or a field that is zero at every point."""
+        h = self.evaluate(x)
+        if self.field is None:
+            return
+        name = self.describe()
+        bad = first_nonfinite(h)
+        if bad is not None:
+            raise ValueError(f"h: the direction field {name!r} returned NaN or Inf at row {bad} "
+                             f"of the points")
+        if not bool((h != 0).any()):
+            raise ValueError(f"h: the direction field {name!r} is zero at every point; a "
+                             f"derivative along it is zero")
 
     def describe(self) -> str:
         if self.index is not None:
@@ -139,6 +157,16 @@ class _Coefficient:
                                  f"got {tuple(v.shape)}")
             out = v if out is None else out * v
         return self.scale * out
+
+    def check(self, x: torch.Tensor) -> None:
+        """Evaluate the coefficient fields at ``x`` (n, d); raise a ValueError naming the
+        coefficient when one returns a wrong shape, NaN or Inf."""
+        for g in self.fields:
+            v = _Coefficient(1.0, (g,)).evaluate(x)
+            bad = first_nonfinite(v)
+            if bad is not None:
+                raise ValueError(f"coefficient: the field {getattr(g, '__name__', 'g')!r} "
+                                 f"returned NaN or Inf at row {bad} of the points")
 
     def describe(self) -> str:
         parts = [] if self.scale == 1.0 and self.fields else [f"{self.scale:g}"]
@@ -244,6 +272,9 @@ class Operator:
 
     #: whether the operator is linear in f
     linear: bool = False
+    #: trailing columns of the points that are not inputs of the model (data an operator reads
+    #: besides the coordinates, e.g. which output a row labels); the input checks ignore them
+    extra_columns: int = 0
 
     @property
     def order(self) -> int:
@@ -282,12 +313,61 @@ class Operator:
         return []
 
     def __call__(self, model: Callable, x: torch.Tensor) -> torch.Tensor:
-        """Evaluate D f_model at ``x`` (n, d); returns a tensor (n,) with the dtype of the output."""
-        check_smoothness(model, self)
+        """Evaluate D f_model at ``x`` (n, d); returns a tensor (n,) with the dtype of the output.
+
+        Raises a ValueError naming the cause when the result holds a NaN or Inf (the points, a
+        parameter of the model, a direction or coefficient field, a residual function).
+        """
         if not isinstance(x, torch.Tensor) or x.ndim != 2:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x: expected a tensor of shape (n, d), got {shape}")
-        return self.evaluate(_evaluator(model, x, self), x)
+        self.check_fields(x)
+        out = self.unchecked(model, x, "x")
+        bad = first_nonfinite(out)
+        if bad is not None:
+            raise self.nonfinite_error(model, x, bad, "x")
+        return out
+
+    def unchecked(self, model: Callable, x: torch.Tensor, name: str = "x") -> torch.Tensor:
+        """D f_model at ``x`` (n, d) without the checks of the result (for the training loop,
+        which checks its losses once per step); a model that cannot take points of this
+        dimension still raises a ValueError naming ``name``."""
+        check_smoothness(model, self)
+        check_model_input(model, x[:, :x.shape[1] - self.extra_columns], name)
+        try:
+            return self.evaluate(_evaluator(model, x, self), x)
+        except RuntimeError as exc:
+            err = input_error(model, x, exc, name)
+            if err is exc:
+                raise
+            raise err from None
+
+    def check_fields(self, x: torch.Tensor) -> None:
+        """Check the operator's directions and coefficient fields at the points ``x`` (n, d):
+        lengths that fit d, no NaN/Inf, no direction field that is zero everywhere. Called once
+        per set of points (by :class:`pinnk.Term`), not per evaluation."""
+
+    def nonfinite_error(self, model: Callable, x: torch.Tensor, row: int,
+                        name: str = "x") -> ValueError:
+        """The ValueError for a result that is NaN/Inf at ``row``, naming its cause: the points,
+        a parameter of the model, a field, a residual function, else the model's output."""
+        bad = first_nonfinite(x)
+        if bad is not None:
+            return ValueError(f"{name}: contains NaN or Inf (first at row {bad})")
+        if isinstance(model, torch.nn.Module):
+            try:
+                check_finite_parameters(model)
+            except ValueError as exc:
+                return exc
+        try:
+            self.check_fields(x)
+        except ValueError as exc:
+            return exc
+        blame = _blame_residual(self, model, x)
+        if blame is not None:
+            return ValueError(blame)
+        return ValueError(f"model: the output or its derivatives are NaN or Inf at row {row} of "
+                          f"{name} (x = {x[row].tolist()})")
 
     # arithmetic ------------------------------------------------------------------------------
     def __add__(self, other: "Operator") -> "Operator":
@@ -308,10 +388,8 @@ class Operator:
     def __rmul__(self, c: Any) -> "Operator":
         if isinstance(c, bool):
             raise TypeError("coefficient: expected a float or a callable x -> (n,), got bool")
-        if isinstance(c, numbers.Real):
-            coef = _Coefficient(float(c))
-        elif isinstance(c, torch.Tensor) and c.ndim == 0:
-            coef = _Coefficient(float(c))
+        if isinstance(c, numbers.Real) or isinstance(c, torch.Tensor) and c.ndim == 0:
+            coef = _Coefficient(check_float(float(c), "coefficient"))
         elif callable(c) and not isinstance(c, (Operator, torch.Tensor)):
             coef = _Coefficient(1.0, (c,))
         else:
@@ -325,7 +403,9 @@ class Operator:
         def scaled(x, a):
             c = coef.evaluate(x)
             return c * a
-        return Residual(scaled, {"a": self}, label=f"{coef.describe()}·{self}")
+        out = Residual(scaled, {"a": self}, label=f"{coef.describe()}·{self}")
+        out.coefficients = (coef,)
+        return out
 
     def monomials_raw(self) -> list:
         raise TypeError(f"{self!r} is not a linear operator")
@@ -390,6 +470,15 @@ class Linear(Operator):
     def derivative_keys(self, d: int) -> list:
         return [m.directions for m in self.monomials(d)]
 
+    def check_fields(self, x: torch.Tensor) -> None:
+        seen = set()
+        for m in self.monomials(x.shape[1]):
+            for h in m.directions:
+                if h.key not in seen:
+                    seen.add(h.key)
+                    h.check(x)
+            m.coef.check(x)
+
     def evaluate(self, ev, x: torch.Tensor) -> torch.Tensor:
         groups: dict = {}
         for m in self.monomials(x.shape[1]):
@@ -442,6 +531,7 @@ class Residual(Operator):
         self.fn = fn
         self.inputs = dict(inputs)
         self.label = label or getattr(fn, "__name__", "residual")
+        self.coefficients: tuple = ()  # coefficient fields applied by fn (checked with the fields)
 
     @property
     def order(self) -> int:
@@ -449,6 +539,12 @@ class Residual(Operator):
 
     def derivative_keys(self, d: int) -> list:
         return [k for op in self.inputs.values() for k in op.derivative_keys(d)]
+
+    def check_fields(self, x: torch.Tensor) -> None:
+        for op in self.inputs.values():
+            op.check_fields(x)
+        for c in self.coefficients:
+            c.check(x)
 
     def evaluate(self, ev, x: torch.Tensor) -> torch.Tensor:
         values = {k: op.evaluate(ev, x) for k, op in self.inputs.items()}
@@ -461,6 +557,27 @@ class Residual(Operator):
 
     def __repr__(self) -> str:
         return f"R[{self.label}]"
+
+
+def _blame_residual(op: Operator, model: Callable, x: torch.Tensor) -> str | None:
+    """A message naming the residual function of ``op`` (or of one of its inputs) that returns
+    NaN/Inf from finite inputs, or None."""
+    if not isinstance(op, Residual):
+        return None
+    for inner in op.inputs.values():
+        msg = _blame_residual(inner, model, x)
+        if msg is not None:
+            return msg
+    with torch.no_grad():
+        ev = _JvpEvaluator(model, x)
+        values = {k: inner.evaluate(ev, x) for k, inner in op.inputs.items()}
+        if any(first_nonfinite(v) is not None for v in values.values()):
+            return None
+        row = first_nonfinite(op.fn(x, **values))
+    if row is None:
+        return None
+    return (f"fn: the residual {op.label!r} returned NaN or Inf at row {row} of the points, "
+            f"from finite inputs {sorted(values)}")
 
 
 # ---------------------------------------------------------------------------------- constructors
@@ -530,9 +647,12 @@ def transport(coefficients: Sequence[Any], component: int = 0) -> Linear:
     d = len(coefficients)
     op = None
     for k, g in enumerate(coefficients):
-        if isinstance(g, numbers.Real) and not isinstance(g, bool) and float(g) == 0.0:
-            continue
-        mono = Linear([_Monomial(_Coefficient(), component, (_Direction(index=k, expected_dim=d),))])
+        if isinstance(g, numbers.Real) and not isinstance(g, bool):
+            g = check_float(g, f"coefficients[{k}]")
+            if g == 0.0:
+                continue
+        mono = Linear([_Monomial(_Coefficient(), component,
+                                 (_Direction(index=k, expected_dim=d, arg="coefficients"),))])
         term = g * mono
         op = term if op is None else op + term
     if op is None:
@@ -547,7 +667,8 @@ def divergence(components: Sequence[int]) -> Linear:
     if not comps:
         raise ValueError("components: expected one output component per input coordinate")
     d = len(comps)
-    return Linear([_Monomial(_Coefficient(), c, (_Direction(index=k, expected_dim=d),))
+    return Linear([_Monomial(_Coefficient(), c, (_Direction(index=k, expected_dim=d,
+                                                            arg="components"),))
                    for k, c in enumerate(comps)])
 
 

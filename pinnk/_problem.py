@@ -158,25 +158,28 @@ class Problem(abc.ABC):
         """The names of the terms :meth:`terms` returns."""
         return [t.name for t in self.terms(1)]
 
-    def counts(self, n: int | Mapping[str, int] | None, names: Sequence[str]) -> dict:
-        """Resolve ``n`` (see :meth:`terms`) into a count per term name."""
+    def counts(self, n: int | Mapping[str, int] | None, names: Sequence[str], *,
+               name: str = "n") -> dict:
+        """Resolve ``n`` (see :meth:`terms`) into a count per term name; error messages name the
+        argument ``name`` (the caller's name for ``n``, e.g. ``"points"``)."""
         if n is None:
             missing = [k for k in names if k not in self.defaults.points]
             if missing:
-                raise ValueError(f"n: no default point count for term(s) {missing}")
+                raise ValueError(f"{name}: no default point count for term(s) {missing}")
             return {k: int(self.defaults.points[k]) for k in names}
         if isinstance(n, Mapping):
             unknown = set(n) - set(names)
             if unknown:
-                raise ValueError(f"n: unknown term name(s) {sorted(unknown)}; expected {list(names)}")
+                raise ValueError(f"{name}: unknown term name(s) {sorted(unknown)}; expected "
+                                 f"{list(names)}")
             out = {}
             for k in names:
                 v = n.get(k, self.defaults.points.get(k))
                 if v is None:
-                    raise ValueError(f"n: no point count for term {k!r}")
-                out[k] = check_int(v, f"n[{k!r}]", minimum=1)
+                    raise ValueError(f"{name}: no point count for term {k!r}")
+                out[k] = check_int(v, f"{name}[{k!r}]", minimum=1)
             return out
-        n = check_int(n, "n", minimum=1)
+        n = check_int(n, name, minimum=1)
         return {k: n for k in names}
 
     def evaluation_points(self, resolution: int | Sequence[int] = 101,

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from ._operators import Linear, Operator
-from ._validation import as_points
+from ._operators import Operator
+from ._validation import as_points, as_tensor_arg, first_nonfinite
 
 Target = torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
 
@@ -39,12 +39,9 @@ class Term:
         self.name = name
         self.operator = operator
         self.points = as_points(points, "points")
-        if isinstance(operator, Linear):
-            # Surface dimension mismatches (direction length, multi-index length) at construction.
-            d = self.points.shape[1]
-            for m in operator.monomials(d):
-                for h in m.directions:
-                    h.evaluate(self.points[:1])
+        # Directions and coefficient fields are checked once here, at every point (lengths, NaN,
+        # a direction field that vanishes everywhere), not at every evaluation.
+        operator.check_fields(self.points)
         self._target = self._check_target(target)
         if residual is not None and not isinstance(residual, bool):
             raise TypeError(f"residual: expected True, False or None, got {residual!r}")
@@ -52,17 +49,20 @@ class Term:
 
     def _check_target(self, target: Target) -> Target:
         n = self.points.shape[0]
-        if target is None or callable(target) and not isinstance(target, torch.Tensor):
+        if target is None:
             return target
-        t = torch.as_tensor(target)
-        if not t.is_floating_point():
-            t = t.to(self.points.dtype)
+        if callable(target) and not isinstance(target, torch.Tensor):
+            self._callable_values(target, self.points)  # checked once, at the term's points
+            return target
+        t = as_tensor_arg(target, "target", "a tensor of shape (n,), a callable x -> (n,) or "
+                          "None", dtype=self.points.dtype)
         if t.ndim == 2 and t.shape[1] == 1:
             t = t[:, 0]
         if tuple(t.shape) != (n,):
             raise ValueError(f"target: expected shape ({n},) to match points, got {tuple(t.shape)}")
-        if not bool(torch.isfinite(t).all()):
-            raise ValueError("target: contains NaN or Inf")
+        bad = first_nonfinite(t)
+        if bad is not None:
+            raise ValueError(f"target: contains NaN or Inf (first at row {bad})")
         return t.to(device=self.points.device)
 
     @property
@@ -89,37 +89,47 @@ class Term:
 
     def target_values(self, x: torch.Tensor | None = None) -> torch.Tensor | None:
         """The labels y at the term's points (or at ``x``), shape (n,), or None for zero."""
-        x = self.points if x is None else x
-        t = self._target
-        if t is None:
-            return None
-        if isinstance(t, torch.Tensor):
-            return t.to(dtype=x.dtype, device=x.device)
-        v = t(x)
-        v = torch.as_tensor(v, dtype=x.dtype, device=x.device)
-        if v.ndim == 2 and v.shape[1] == 1:
-            v = v[:, 0]
-        if tuple(v.shape) != (x.shape[0],):
-            raise ValueError(f"target: callable must return shape ({x.shape[0]},), got "
-                             f"{tuple(v.shape)}")
+        return _target_at(self._target, self.points if x is None else x)
+
+    @staticmethod
+    def _callable_values(target: Callable, x: torch.Tensor) -> torch.Tensor:
+        v = _target_at(target, x)
+        bad = first_nonfinite(v)
+        if bad is not None:
+            raise ValueError(f"target: the callable {getattr(target, '__name__', 'y')!r} "
+                             f"returned NaN or Inf at row {bad} of the points")
         return v
 
-    def residual(self, model: Callable, points: torch.Tensor | None = None) -> torch.Tensor:
+    def residual(self, model: Callable, points: torch.Tensor | None = None, *,
+                 check: bool = True) -> torch.Tensor:
         """r = D f(X) − y, shape (n,), differentiable in the model's parameters.
 
         The points are moved to the dtype and device of the model's parameters when it has any.
+        With ``check`` (the default) a NaN or Inf in r raises a ValueError naming its cause (the
+        target, a parameter of the model, a field, a residual function); the trainer passes
+        False and checks its losses once per step instead.
         """
-        x = self.points if points is None else points
+        x = self.points if points is None else as_points(points, "points")
         p = next(iter(model.parameters()), None) if isinstance(model, torch.nn.Module) else None
         if p is not None and (x.dtype != p.dtype or x.device != p.device):
             x = x.to(dtype=p.dtype, device=p.device)
-        r = self.operator(model, x)
+        if points is not None and check:
+            self.operator.check_fields(x)
+        r = self.operator.unchecked(model, x, "points")
         y = self.target_values(x)
-        return r if y is None else r - y
+        out = r if y is None else r - y
+        if check:
+            bad = first_nonfinite(out)
+            if bad is not None:
+                if y is not None and first_nonfinite(y) is not None:
+                    raise ValueError(f"target: the callable returned NaN or Inf at row "
+                                     f"{first_nonfinite(y)} of the points")
+                raise self.operator.nonfinite_error(model, x, bad, "points")
+        return out
 
     def loss(self, model: Callable) -> torch.Tensor:
         """The mean loss ‖r‖² / (2n) (a scalar tensor)."""
-        r = self.residual(model)
+        r = self.residual(model, check=False)  # a diverging loss is the caller's to read
         return 0.5 * (r * r).mean()
 
     def with_points(self, points: Any, target: Target = ...) -> "Term":
@@ -144,6 +154,21 @@ class Term:
         tgt = "0" if self._target is None else ("y" if isinstance(self._target, torch.Tensor)
                                                 else "y(x)")
         return f"Term({self.name!r}: {self.operator!r} = {tgt}, n={self.n})"
+
+
+def _target_at(t: Target, x: torch.Tensor) -> torch.Tensor | None:
+    """The labels ``t`` (None, a tensor or a callable) at the points ``x``, shape (n,)."""
+    if t is None:
+        return None
+    if isinstance(t, torch.Tensor):
+        return t.to(dtype=x.dtype, device=x.device)
+    v = torch.as_tensor(t(x), dtype=x.dtype, device=x.device)
+    if v.ndim == 2 and v.shape[1] == 1:
+        v = v[:, 0]
+    if tuple(v.shape) != (x.shape[0],):
+        raise ValueError(f"target: callable must return shape ({x.shape[0]},), got "
+                         f"{tuple(v.shape)}")
+    return v
 
 
 def check_terms(terms) -> list:

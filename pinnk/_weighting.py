@@ -286,7 +286,7 @@ class Causal(Weighting):
 
     so later times are fitted only once earlier ones are. The term weights λ come from ``inner``
     (default :class:`Fixed`). Needs the problem's time coordinate (``time_index``); for a
-    steady problem it is a no-op.
+    steady problem only ``inner`` acts, and :meth:`setup` warns so.
 
     Args:
         epsilon: ε > 0, the causality parameter.
@@ -309,6 +309,10 @@ class Causal(Weighting):
     def setup(self, names, time_index=None) -> None:
         super().setup(names, time_index)
         self.inner.setup(names, time_index)
+        if time_index is None:
+            warnings.warn(f"weighting: causal weighting needs a time coordinate and this problem "
+                          f"has none; only its inner strategy {self.inner.name!r} acts",
+                          UserWarning, stacklevel=2)
 
     @property
     def weights(self) -> torch.Tensor:

@@ -31,15 +31,22 @@ class ParameterError(TypeError, ValueError):
 
 
 # ------------------------------------------------------------------------------ parameter checks
+# The largest magnitude a problem parameter may have by default: squared or multiplied by π² in
+# the equations, a larger value overflows (a float, or the float32 loss) before training starts.
+MAX_MAGNITUDE = 1e6
+
+
 def check_real(value: Any, name: str, *, positive: bool = False, nonzero: bool = False,
                minimum: float | None = None, maximum: float | None = None,
-               open_minimum: bool = False) -> float:
+               open_minimum: bool = False, magnitude: float | None = MAX_MAGNITUDE) -> float:
     """Return ``value`` as a finite float or raise a TypeError/ValueError naming ``name``.
 
     Args:
         positive: require ``value > 0``.
         nonzero: require ``value != 0``.
         minimum, maximum: inclusive bounds (``minimum`` exclusive with ``open_minimum=True``).
+        magnitude: require ``|value| <= magnitude`` (default :data:`MAX_MAGNITUDE`; None: any
+            finite value).
     """
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
@@ -50,6 +57,9 @@ def check_real(value: Any, name: str, *, positive: bool = False, nonzero: bool =
     v = float(value)
     if not math.isfinite(v):
         raise ValueError(f"{name}: expected a finite number, got {v!r}")
+    if magnitude is not None and abs(v) > magnitude:
+        raise ValueError(f"{name}: expected a number of magnitude <= {magnitude:g}, got {v!r} "
+                         f"(a larger value overflows the equations or the float32 loss)")
     if positive and v <= 0.0:
         raise ValueError(f"{name}: expected a positive number, got {v!r}")
     if nonzero and v == 0.0:
@@ -62,12 +72,15 @@ def check_real(value: Any, name: str, *, positive: bool = False, nonzero: bool =
     return v
 
 
-def check_positive_int(value: Any, name: str) -> int:
-    """Return ``value`` as an int >= 1 or raise a TypeError/ValueError naming ``name``."""
+def check_positive_int(value: Any, name: str, *, maximum: int | None = None) -> int:
+    """Return ``value`` as an int >= 1 (and <= ``maximum``) or raise a TypeError/ValueError
+    naming ``name``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected a positive integer, got {type(value).__name__}")
     if int(value) < 1:
         raise ValueError(f"{name}: expected a positive integer, got {int(value)}")
+    if maximum is not None and int(value) > maximum:
+        raise ValueError(f"{name}: expected a positive integer <= {maximum}, got {int(value)}")
     return int(value)
 
 

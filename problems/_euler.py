@@ -456,7 +456,8 @@ class RiemannProblem(ZooProblem):
         self.shock_damping = _check_damping(shock_damping)
         self.viscosity = _check_viscosity(viscosity)
         self.conservation = check_bool(conservation, "conservation")
-        self.conservation_nodes = check_positive_int(conservation_nodes, "conservation_nodes")
+        self.conservation_nodes = check_positive_int(conservation_nodes, "conservation_nodes",
+                                                     maximum=100_000)
         self.solver = ExactRiemannSolver(self.left, self.right, gamma=self.gamma, x0=self.x0)
         self.domain = pinnk.Box((0.0, 0.0), (1.0, self.t_end))
         points = {"mass": 2000, "momentum": 2000, "energy": 2000}

@@ -68,7 +68,11 @@ def get(name: str, **params: Any) -> ZooProblem:
         listing = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "(none)"
         raise ParameterError(f"{name}: unknown parameter(s) {', '.join(unknown)}; accepted "
                              f"parameters (with defaults): {listing}")
-    return _REGISTRY[name](**params)
+    try:
+        return _REGISTRY[name](**params)
+    except OverflowError as exc:  # a parameter the class's own checks let through
+        raise ValueError(f"{name}: a parameter is too large ({exc}); parameters: "
+                         f"{', '.join(f'{k}={v!r}' for k, v in params.items())}") from None
 
 
 def describe(name: str) -> str:

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ._runfolder import lock_folder
+
 SUITES_DIR = Path(__file__).parent / "suites"
 REFERENCES_FILE = SUITES_DIR / "references.toml"
 RESULTS_NAME = "results.jsonl"
@@ -585,7 +587,8 @@ def execute(task: Mapping) -> dict:
 def _sigint_deferred() -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) until the block is done, then raise KeyboardInterrupt; so that a
     line is never half written. Only in the main thread (elsewhere a plain block)."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # nohup: Ctrl-C stays ignored
         yield
         return
     caught = []
@@ -663,7 +666,8 @@ class ResultsFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _sigint_deferred():
             self._repair()
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # 0o666 less the umask: the mode a plain open() gives
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
             try:
                 view = memoryview(data)
                 while view:
@@ -978,6 +982,10 @@ def run_suite(specs: Sequence[RunSpec], out: str | os.PathLike, executor: Execut
     Returns:
         A :class:`BenchReport`. ``KeyboardInterrupt`` propagates; the file then holds every row
         finished before it, each complete.
+
+    Raises:
+        ValueError: ``out`` cannot be written, or another process is running a suite into it
+            (the folder is locked while the runs go on).
     """
     from ._train import resolve_device
 
@@ -988,21 +996,22 @@ def run_suite(specs: Sequence[RunSpec], out: str | os.PathLike, executor: Execut
     device = str(resolve_device(device))
     out = Path(out)
     results = ResultsFile(out / RESULTS_NAME)
-    done = latest_rows(results.read())
-    todo, skipped = [], 0
-    for s in specs:
-        prev = done.get(s.key)
-        if prev is not None and (prev.get("status") == "ok" or not retry_failed):
-            skipped += 1
-        else:
-            todo.append(s.task(device, threads))
-    ran = failed = 0
-    for _task, row in executor.run(fn, todo):
-        results.append(row)
-        ran += 1
-        failed += row.get("status") != "ok"
-        if progress is not None:
-            progress(ran, len(todo), row)
+    with lock_folder(out, "out"):  # one suite run per folder at a time
+        done = latest_rows(results.read())
+        todo, skipped = [], 0
+        for s in specs:
+            prev = done.get(s.key)
+            if prev is not None and (prev.get("status") == "ok" or not retry_failed):
+                skipped += 1
+            else:
+                todo.append(s.task(device, threads))
+        ran = failed = 0
+        for _task, row in executor.run(fn, todo):
+            results.append(row)
+            ran += 1
+            failed += row.get("status") != "ok"
+            if progress is not None:
+                progress(ran, len(todo), row)
     latest = latest_rows(results.read())
     rows = [latest[s.key] for s in specs if s.key in latest]
     return BenchReport(rows=rows, ran=ran, skipped=skipped, failed=failed, results=results.path)

@@ -8,22 +8,32 @@
                 [--device auto|cpu|cuda] [--dtype float32|float64] [--seed S] [--width W]
                 [--depth D] [--activation A]
                 [--ntk-every K] [--checkpoint-every K] [--log-every K] [--probe-points N]
-                [--config FILE] [--out DIR] [--resume] [--compile] [--no-export] [--quiet]
+                [--config FILE] [--out DIR] [--resume] [--compile] [--export | --no-export]
+                [--quiet]
     pinnk --version
 
-Exit codes: 0 success; 1 training stopped (NaN/Inf loss) or an output could not be written;
-2 a bad option (one line ``pinnk: error: ...`` on stderr); 130 interrupted (Ctrl-C: the last
-checkpoint is kept, continue with ``pinnk train --out DIR --resume``).
+Exit codes, the same for every command (errors are one line ``pinnk: error: ...`` on stderr, never
+a traceback):
+
+* 0: success.
+* 1: a run started and failed: training stopped on a NaN/Inf (named with its term and step), a
+  write failed while running (disk full), some runs of a benchmark suite failed.
+* 2: bad input, found before any work: an option, a config file, a problem parameter, a size that
+  cannot fit in memory, a damaged checkpoint, an output folder that cannot be written or that
+  another run is writing into.
+* 130: interrupted (Ctrl-C), also during start-up; for ``train`` the last checkpoint is kept,
+  continue with ``pinnk train --out DIR --resume``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import re
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -146,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoint.pt (its config.json supplies the options not given)")
     t.add_argument("--compile", action="store_true", help="torch.compile the network's "
                    "derivative pass (slower start, faster steps)")
+    t.add_argument("--export", action="store_true", dest="export",
+                   help="write the solution exports and plots (the default; overrides a "
+                   "--no-export saved in the config of a resumed run)")
     t.add_argument("--no-export", action="store_false", dest="export",
                    help="skip the solution exports and plots")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -410,17 +423,15 @@ def _run_config(run_dir: Path) -> dict:
     else none (an empty mapping)."""
     from ._train import CHECKPOINT
 
+    from ._runfolder import read_checkpoint
+
     if (run_dir / "config.json").is_file():
         return read_config(run_dir / "config.json")
     if (run_dir / CHECKPOINT).is_file():
-        import torch
-
         try:
-            config = torch.load(run_dir / CHECKPOINT, map_location="cpu",
-                                weights_only=False)["config"]
-        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is a bad input
-            raise CLIError(f"--resume: cannot read {str(run_dir / CHECKPOINT)!r} "
-                           f"({_one_line(exc)})") from None
+            config = read_checkpoint(run_dir / CHECKPOINT, "--resume")["config"]
+        except ValueError as exc:
+            raise CLIError(_one_line(exc)) from None
         return normalize_config(config, str(run_dir / CHECKPOINT))
     return {}
 
@@ -449,7 +460,14 @@ def prepare(args: argparse.Namespace):
     if "config" in vars(args):
         base = read_config(args.config)
     elif resume and cli.get("out"):
+        if not Path(cli["out"]).is_dir():
+            raise CLIError(f"--resume: there is no run folder {cli['out']!r}; nothing to resume")
         base = _run_config(Path(cli["out"]))
+        ran = base.get("problem")
+        if ran and cli.get("problem") and cli["problem"] != ran:
+            raise CLIError(f"--resume: {cli['out']!r} holds a run of {ran}, not of "
+                           f"{cli['problem']}; resume it without naming a problem, or choose "
+                           f"another --out")
     else:
         base = {}
     opts = merge_options(base, cli)
@@ -460,14 +478,7 @@ def prepare(args: argparse.Namespace):
         raise CLIError("train: no problem given; name one (see 'pinnk problems') or pass "
                        "--config FILE")
     out = opts.get("out")
-    if resume:
-        if not out:
-            raise CLIError("--resume needs --out DIR, the run folder that holds checkpoint.pt")
-        if not (Path(out) / CHECKPOINT).is_file():
-            raise CLIError(f"--resume: no {CHECKPOINT} in {str(out)!r}; nothing to resume")
-    elif out and (Path(out) / CHECKPOINT).exists():
-        raise CLIError(f"out: {str(out)!r} already holds a run ({CHECKPOINT}); pass --resume to "
-                       f"continue it, or choose another --out")
+    _check_run_folder(out, resume)
     out = Path(out) if out else default_out(name)
 
     device = _resolve_device(opts, "device" in cli)
@@ -486,18 +497,27 @@ def prepare(args: argparse.Namespace):
                 else "")
         msg = _one_line(exc)
         raise CLIError((msg if msg.startswith(name) else f"{name}: {msg}") + hint) from None
-    if kwargs.get("points") is not None:
-        try:
-            problem.counts(kwargs["points"], problem.term_names())
-        except (TypeError, ValueError) as exc:
-            msg = re.sub(r"^n\['?([^\]']*)'?\]: ", r"\1: ", _one_line(exc))
-            msg = re.sub(r"^n: ", "", msg)
-            raise CLIError(f"points: {msg}") from None
     trainer = Trainer(problem, device=device, out=out, progress=not opts.get("quiet", False),
                       **kwargs)
+    trainer.lock_out()  # before any work: refused when another run writes into the folder
+    _check_run_folder(out, resume)  # again, under the lock
     if resume:
         trainer.load_checkpoint()
     return trainer
+
+
+def _check_run_folder(out: Any, resume: bool) -> None:
+    """--resume needs a checkpoint in --out; a new run refuses a folder that holds one."""
+    from ._train import CHECKPOINT
+
+    if resume:
+        if not out:
+            raise CLIError("--resume needs --out DIR, the run folder that holds checkpoint.pt")
+        if not (Path(out) / CHECKPOINT).is_file():
+            raise CLIError(f"--resume: no {CHECKPOINT} in {str(out)!r}; nothing to resume")
+    elif out and (Path(out) / CHECKPOINT).exists():
+        raise CLIError(f"out: {str(out)!r} already holds a run ({CHECKPOINT}); pass --resume to "
+                       f"continue it, or choose another --out")
 
 
 def _summary(trainer, result) -> None:
@@ -547,6 +567,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         except OSError as exc:
             _error(f"cannot write the run folder {str(trainer.out)!r}: {_one_line(exc)}")
             return 1
+        except (ValueError, TypeError) as exc:  # bad input that only the run could see
+            _error(_one_line(exc))
+            return 2
     except KeyboardInterrupt:
         if trainer is None:
             _error("interrupted before training started", prefix="")
@@ -563,7 +586,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``pinnk`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run ``pinnk`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status (see the
+    module docstring: 0 success, 1 a failed run, 2 bad input, 130 interrupted)."""
+    try:
+        with _one_line_warnings():
+            return _dispatch(argv)
+    except KeyboardInterrupt:  # also while torch and the commands are imported
+        _error("interrupted", prefix="")
+        return 130
+
+
+def _dispatch(argv: list[str] | None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -572,9 +605,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
-    except KeyboardInterrupt:
-        _error("interrupted", prefix="")
-        return 130
     if args.command is None:
         names = ", ".join(["problems", "train"] + [m.NAME for m in _extra_commands()])
         _error(f"a command is required: one of {names} (see 'pinnk --help')")
@@ -596,9 +626,20 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         _error(_one_line(exc))
         return 2
-    except KeyboardInterrupt:
-        _error("interrupted", prefix="")
-        return 130
+    except OSError as exc:  # a write that failed while running
+        _error(_one_line(exc))
+        return 1
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Show warnings as one line ``pinnk: warning: ...`` (not file, line and source)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,8 @@ A suite run appends one JSON line per finished run to ``DIR/results.jsonl`` (def
 ``runs/bench/SUITE``), skips runs already there (rerun the same command to resume after Ctrl-C or
 a crash), records failed runs with their reason and goes on, and writes ``summary.md``,
 ``summary.csv`` and ``summary.png``. Exit status 0 when every run of the selection is ok, 1 when
-some failed, 2 for a bad option, 130 when interrupted.
+some failed, 2 for a bad option or an output folder that cannot be written (or that another suite
+run is writing into: the folder is locked while the runs go on), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def _positive(value, option: str) -> None:
 def run_suite_command(args: argparse.Namespace) -> int:
     from . import _bench as B
     from ._cli import CLIError, _one_line
+    from ._runfolder import check_folder, prepare_folder
     from ._train import resolve_device
 
     _positive(args.jobs, "--jobs")
@@ -113,8 +115,10 @@ def run_suite_command(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         raise CLIError(_one_line(exc)) from None
     out = Path(args.out) if args.out else Path("runs") / "bench" / suite.name
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out: {str(out)!r} exists and is not a folder")
+    try:  # before any work: a folder that cannot be written is refused at once
+        check_folder(out, "--out") if args.list_only else prepare_folder(out, "--out")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     results = B.ResultsFile(out / B.RESULTS_NAME)
     try:
         done = B.latest_rows(results.read())

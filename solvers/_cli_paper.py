@@ -29,6 +29,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from . import paper
+    from ._runfolder import prepare_folder
     from ._train import resolve_device
 
     names = list(paper.experiments()) if args.experiment == "all" else [args.experiment]
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     mode = "full" if args.full else "quick"
     out = args.out or ("docs/results/paper" if args.full else "runs/paper")
     device = resolve_device(args.device)
+    prepare_folder(out, "--out")  # before any work: a folder that cannot be written fails now
     for module in modules:
         argv = ["pinnk", "paper", module.NAME] + (["--full"] if args.full else [])
         if args.out:

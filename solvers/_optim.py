@@ -45,7 +45,7 @@ class Optimizer:
     def uses_gauss_newton(self) -> bool:
         return any(isinstance(p, GaussNewton) for p in self.phases())
 
-    def check(self, steps: int) -> list:
+    def warnings_for(self, steps: int) -> list:
         """Messages about options that would have no effect in a run of ``steps`` steps."""
         return []
 
@@ -513,12 +513,23 @@ class Sequence(Optimizer):
             raise ValueError(f"switch: the switch points must not decrease, got {self.switch}")
         return out
 
-    def check(self, steps: int) -> list:
+    def warnings_for(self, steps: int) -> list:
+        """Messages for a run of ``steps`` steps in which a phase never runs."""
         msgs = []
-        for p, at in zip(self.phases_[1:], self.switch_steps(steps)):
-            if at >= steps:
-                msgs.append(f"optimizer: the {p.kind} phase starts at step {at}, but the run has "
-                            f"{steps} steps: it never runs")
+        bounds = [0] + self.switch_steps(steps) + [steps]
+        for k, p in enumerate(self.phases_):
+            start, end = bounds[k], min(bounds[k + 1], steps)
+            if end > start:
+                continue
+            if k == 0:
+                msgs.append(f"optimizer: switch={self.switch[0]:g} is at step 0 of a run of "
+                            f"{steps} steps, so {_TITLES[p.kind]} never runs")
+            else:
+                msgs.append(f"optimizer: switch={self.switch[k - 1]:g} is at step {start}, at or "
+                            f"after the last step of a run of {steps} steps, so "
+                            f"{_TITLES[p.kind]} never runs" if start >= steps else
+                            f"optimizer: the {_TITLES[p.kind]} phase starts and ends at step "
+                            f"{start}, so it never runs")
         return msgs
 
     def config(self) -> dict:
@@ -600,6 +611,7 @@ def _sequence(phases: list, switch: list) -> Sequence:
 
 # ------------------------------------------------------------------------------------ specs
 _KINDS = {"adam": Adam, "lbfgs": LBFGS, "gn": GaussNewton}
+_TITLES = {"adam": "Adam", "lbfgs": "L-BFGS", "gn": "Gauss–Newton"}
 
 
 def _value(v: str) -> Any:

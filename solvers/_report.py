@@ -47,12 +47,12 @@ error of a run with several outputs is the mean of the per-output relative L2 er
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import html
 import io
 import json
 import math
-import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -65,6 +65,7 @@ from pinnk import io as pio
 from pinnk._validation import check_float, check_int
 from pinnk.weighting import Fixed, TraceNTK, from_spec
 
+from ._runfolder import lock_folder
 from ._train import Trainer, TrainingError, model_config, resolve_device, resolve_dtype
 
 __all__ = ["report_weights", "WeightReport", "WeightSetting", "TraceOutcome", "Recommendation",
@@ -890,12 +891,7 @@ def report_weights(problem: str | pinnk.Problem, term: str | Sequence[str] | Non
     seed = check_int(seed, "seed", minimum=0)
     tolerance = check_float(tolerance, "tolerance", nonnegative=True)
     names = list(prob.term_names())
-    try:
-        counts = prob.counts(points, names)
-    except (TypeError, ValueError) as exc:
-        msg = re.sub(r"^n(\['?([^\]']*)'?\])?: ", lambda m: f"{m.group(2)}: " if m.group(2)
-                     else "", " ".join(str(exc).split()))
-        raise type(exc)(f"points: {msg}") from None
+    counts = prob.counts(points, names, name="points")
     try:
         trace_w = from_spec(trace)
     except (TypeError, ValueError, KeyError) as exc:
@@ -913,80 +909,82 @@ def report_weights(problem: str | pinnk.Problem, term: str | Sequence[str] | Non
     manifest = _jsonable({"format_version": FORMAT_VERSION, **common, "terms": swept,
                           "values": vals, "seeds": seed_list, "trace": trace_w.config()})
     out_path = None if out is None else Path(out)
-    if out_path is not None:
-        _check_out(out_path, manifest, bool(force))
-        (out_path / RUNS).mkdir(parents=True, exist_ok=True)
-        pio.write_json(out_path / MANIFEST, manifest)
-    train_kw = {"steps": steps, "points": counts, "device": dev, "dtype": dt,
-                "model_options": dict(model_options or {})}
+    # One sweep per folder at a time: the lock is held until the report is written.
+    with lock_folder(out_path, "out") if out_path is not None else contextlib.nullcontext():
+        if out_path is not None:
+            _check_out(out_path, manifest, bool(force))
+            (out_path / RUNS).mkdir(parents=True, exist_ok=True)
+            pio.write_json(out_path / MANIFEST, manifest)
+        train_kw = {"steps": steps, "points": counts, "device": dev, "dtype": dt,
+                    "model_options": dict(model_options or {})}
 
-    tasks = [("trace", None, None, s) for s in seed_list]
-    tasks += [("fixed", i, v, s) for i, v in enumerate(vals) for s in seed_list]
-    records: dict = {}
-    trained = reused = 0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(tasks), desc=f"weights {prob.name}", unit="run",
-                   dynamic_ncols=True)
-    t0 = time.perf_counter()
-    try:
-        for kind, i, v, s in tasks:
-            if kind == "trace":
-                weighting = trace_w
-                fname = f"trace-s{s}.json"
-            else:
-                weighting = Fixed({t: v for t in swept})
-                fname = f"fixed-{i:03d}-s{s}.json"
-            key = _jsonable({**common, "weighting": weighting.config(), "seed": s})
+        tasks = [("trace", None, None, s) for s in seed_list]
+        tasks += [("fixed", i, v, s) for i, v in enumerate(vals) for s in seed_list]
+        records: dict = {}
+        trained = reused = 0
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len(tasks), desc=f"weights {prob.name}", unit="run",
+                       dynamic_ncols=True)
+        t0 = time.perf_counter()
+        try:
+            for kind, i, v, s in tasks:
+                if kind == "trace":
+                    weighting = trace_w
+                    fname = f"trace-s{s}.json"
+                else:
+                    weighting = Fixed({t: v for t in swept})
+                    fname = f"fixed-{i:03d}-s{s}.json"
+                key = _jsonable({**common, "weighting": weighting.config(), "seed": s})
+                if bar is not None:
+                    bar.set_postfix_str(("trace rule" if kind == "trace" else f"w={v:.3g}") +
+                                        f" seed={s}", refresh=False)
+                path = None if out_path is None else out_path / RUNS / fname
+                stored = _read_json(path) if path is not None and path.is_file() else None
+                if isinstance(stored, Mapping) and stored.get("key") == key:
+                    rec = dict(stored)
+                    reused += 1
+                else:
+                    rec = {"kind": kind, "weight": v, "seed": s, "key": key,
+                           **_train_one(prob, weighting, s, train_kw)}
+                    rec = _jsonable(rec)
+                    trained += 1
+                    if path is not None:
+                        pio.write_json(path, rec)
+                records[(kind, i, s)] = rec
+                if bar is not None:
+                    bar.update(1)
+        finally:
             if bar is not None:
-                bar.set_postfix_str(("trace rule" if kind == "trace" else f"w={v:.3g}") +
-                                    f" seed={s}", refresh=False)
-            path = None if out_path is None else out_path / RUNS / fname
-            stored = _read_json(path) if path is not None and path.is_file() else None
-            if isinstance(stored, Mapping) and stored.get("key") == key:
-                rec = dict(stored)
-                reused += 1
-            else:
-                rec = {"kind": kind, "weight": v, "seed": s, "key": key,
-                       **_train_one(prob, weighting, s, train_kw)}
-                rec = _jsonable(rec)
-                trained += 1
-                if path is not None:
-                    pio.write_json(path, rec)
-            records[(kind, i, s)] = rec
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+                bar.close()
 
-    settings = []
-    for i, v in enumerate(vals):
-        runs = [records[("fixed", i, s)] for s in seed_list]
-        c = _combine(runs)
-        settings.append(WeightSetting(weight=v, weights={n: (v if n in swept else 1.0)
-                                                         for n in names}, runs=runs, **c))
-    truns = [records[("trace", None, s)] for s in seed_list]
-    c = _combine(truns)
+        settings = []
+        for i, v in enumerate(vals):
+            runs = [records[("fixed", i, s)] for s in seed_list]
+            c = _combine(runs)
+            settings.append(WeightSetting(weight=v, weights={n: (v if n in swept else 1.0)
+                                                             for n in names}, runs=runs, **c))
+        truns = [records[("trace", None, s)] for s in seed_list]
+        c = _combine(truns)
 
-    def lam(which):
-        per = [r.get(which) for r in truns]
-        if any(not p for p in per):
-            return {}
-        return {n: _gmean([p.get(n) for p in per]) for n in names}
+        def lam(which):
+            per = [r.get(which) for r in truns]
+            if any(not p for p in per):
+                return {}
+            return {n: _gmean([p.get(n) for p in per]) for n in names}
 
-    def eq(which):
-        return _gmean([equivalent_weight(r.get(which) or {}, swept, others) for r in truns])
+        def eq(which):
+            return _gmean([equivalent_weight(r.get(which) or {}, swept, others) for r in truns])
 
-    tr = TraceOutcome(weight_init=eq("weights_init"), weight_final=eq("weights_final"),
-                      weights_init=lam("weights_init"), weights_final=lam("weights_final"),
-                      runs=truns, spec=trace_w.config(), **c)
-    rec = _recommend(settings, tr, tolerance)
-    rep = WeightReport(problem=prob.name, params=_jsonable(prob.params), terms=swept,
-                       others=others, values=vals, steps=steps, seeds=seed_list, points=counts,
-                       settings=settings, trace=tr, recommendation=rec, trained=trained,
-                       reused=reused, wall_time_s=time.perf_counter() - t0, out=out_path)
-    if out_path is not None:
-        _write_report(rep)
-    return rep
+        tr = TraceOutcome(weight_init=eq("weights_init"), weight_final=eq("weights_final"),
+                          weights_init=lam("weights_init"), weights_final=lam("weights_final"),
+                          runs=truns, spec=trace_w.config(), **c)
+        rec = _recommend(settings, tr, tolerance)
+        rep = WeightReport(problem=prob.name, params=_jsonable(prob.params), terms=swept,
+                           others=others, values=vals, steps=steps, seeds=seed_list, points=counts,
+                           settings=settings, trace=tr, recommendation=rec, trained=trained,
+                           reused=reused, wall_time_s=time.perf_counter() - t0, out=out_path)
+        if out_path is not None:
+            _write_report(rep)
+        return rep

@@ -23,6 +23,9 @@ from pinnk._validation import check_int
 from pinnk.weighting import Fixed, Weighting, from_spec
 
 from ._optim import Adam, optimizer_from_spec
+from ._preflight import (check_embedding_spec, check_model_fits, check_run_size,
+                         warn_unused_options)
+from ._runfolder import check_folder, checkpoint_errors, lock_folder, read_checkpoint
 from ._sampling import Sampler, Uniform, _uniform_terms, sampler_from_spec
 
 CHECKPOINT = "checkpoint.pt"
@@ -91,6 +94,7 @@ def build_model(problem: pinnk.Problem, cfg: Mapping, generator: torch.Generator
     emb = None
     spec = cfg.get("embedding")
     if spec:
+        check_embedding_spec(spec)
         kind = spec.get("kind")
         if kind == "periodic":
             emb = pinnk.PeriodicEmbedding(problem.in_dim, spec["dims"], spec["periods"],
@@ -210,18 +214,23 @@ class Trainer:
         # passed to two runs would otherwise carry the first run's state into the second.
         self.weighting = copy.deepcopy(from_spec(weighting)) if weighting is not None \
             else Fixed()
-        self.out = None if out is None else Path(out)
-        if self.out is not None and self.out.exists() and not self.out.is_dir():
-            raise ValueError(f"out: {str(self.out)!r} exists and is not a folder")
+        self.out = None if out is None else check_folder(out, "out")
+        self._lock = None  # the run folder's lock, taken by lock_out()
         self.export = bool(export)
         self.progress = bool(progress)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback: expected a callable callback(trainer), got "
+                            f"{type(callback).__name__}")
         self.callback = callback
         self.points = points
+        counts = problem.counts(points, problem.term_names(), name="points")
 
         torch.manual_seed(self.seed)
         init_gen = torch.Generator().manual_seed(self.seed)
         if model is None:
             self.model_cfg = model_config(problem, **dict(model_options or {}))
+            check_run_size(problem, self.model_cfg, None, counts, self.dtype, self.device,
+                           self.probe_points if self.ntk_every else 0)
             model = build_model(problem, self.model_cfg, init_gen, self.dtype)
         else:
             if model_options:
@@ -229,7 +238,10 @@ class Trainer:
             if not isinstance(model, torch.nn.Module):
                 raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
             self.model_cfg = {"custom": type(model).__name__}
+            check_run_size(problem, None, model, counts, self.dtype, self.device,
+                           self.probe_points if self.ntk_every else 0)
         self.model = model.to(device=self.device, dtype=self.dtype)
+        check_model_fits(self.model, problem)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.compile = bool(compile)
         if self.compile and not isinstance(self.model, pinnk.MLP):
@@ -247,9 +259,8 @@ class Trainer:
         self.probe = _uniform_terms(problem, self.probe_points, probe_gen, torch.float64,
                                     self.device)
         self.weighting.setup(self.names, problem.time_index)
-        for msg in self.optimizer.check(self.steps):
-            warnings.warn(msg, UserWarning, stacklevel=2)
         self.stepper = self.optimizer.build(self)
+        warn_unused_options(self)
         self.history: dict = {"train": [], "diagnostics": []}
         self.step = 0
         self.checkpoint_step: int | None = None  # the step of the checkpoint on disk, if known
@@ -269,7 +280,7 @@ class Trainer:
                                        terms=self.terms)
         except FloatingPointError as exc:
             raise TrainingError(f"sampler {self.sampler.name!r}: {exc} at step {self.step}; "
-                                f"training stopped, the last good checkpoint is kept") from None
+                                f"{self._stopped()}") from None
 
     @property
     def adam(self):
@@ -292,7 +303,7 @@ class Trainer:
             "ntk_every": self.ntk_every,
             "probe_points": self.probe_points, "checkpoint_every": self.checkpoint_every,
             "log_every": self.log_every, "seed": self.seed, "device": str(self.device),
-            "compile": self.compile,
+            "compile": self.compile, "export": self.export, "quiet": not self.progress,
             "dtype": str(self.dtype).replace("torch.", ""),
             "versions": {"pinnk": pinnk.__version__, "torch": torch.__version__},
         }
@@ -316,14 +327,44 @@ class Trainer:
             pio.save_torch(self.out / CHECKPOINT, self.state_dict())
             self.checkpoint_step = self.step
 
+    def lock_out(self) -> None:
+        """Take the exclusive lock of the run folder ``out`` (created and checked for writing)
+        unless this trainer holds it: another run into the same folder is refused with a
+        ValueError naming it. :meth:`run` releases it at its end; :meth:`load_checkpoint` and
+        :meth:`run` take it."""
+        if self.out is not None and self._lock is None:
+            self._lock = lock_folder(self.out, "out")
+
+    def unlock(self) -> None:
+        """Release the run folder's lock (if held)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    def _stopped(self) -> str:
+        """How a stopped run leaves its folder, for the messages of :class:`TrainingError`."""
+        if self.out is None:
+            return "training stopped"
+        if self.checkpoint_step is None:
+            return "training stopped before the first checkpoint, so there is nothing to resume"
+        return f"training stopped; the last good checkpoint (step {self.checkpoint_step}) is kept"
+
+    @checkpoint_errors
     def load_checkpoint(self, path: str | Path | None = None) -> None:
-        """Restore a run from its checkpoint (default: ``out/checkpoint.pt``)."""
+        """Restore a run from its checkpoint (default: ``out/checkpoint.pt``).
+
+        Takes the run folder's lock and removes the temporaries a killed run left there. A
+        damaged checkpoint, or one of another run, raises a ValueError naming the file.
+        """
         path = Path(path) if path is not None else (self.out / CHECKPOINT if self.out else None)
         if path is None or not path.exists():
             raise ValueError(f"resume: no checkpoint at {str(path)!r}")
+        self.lock_out()
+        if self.out is not None:
+            pio.remove_temporaries(self.out)
         # Loaded on the CPU: the RNG states must stay CPU tensors, and the model, optimizer and
         # terms are moved to the run's device by their own load/to below.
-        st = torch.load(path, map_location="cpu", weights_only=False)
+        st = read_checkpoint(path)
         # Compared as JSON values: a config read back from config.json has lists where the
         # original had tuples (problem parameters, embedding periods, Adam betas).
         mine, theirs = _plain(self.config()), _plain(st["config"])
@@ -354,33 +395,44 @@ class Trainer:
         ``terms`` (default the run's), the losses by the weighting strategy; a NaN/Inf loss
         raises :class:`TrainingError` naming the term and the step."""
         terms = self.terms if terms is None else terms
-        residuals = [t.residual(self._loss_model) for t in terms]
+        residuals = [t.residual(self._loss_model, check=False) for t in terms]
         losses = self.weighting.term_losses(residuals, terms)
         # one device synchronisation per step for all terms
         finite = torch.isfinite(torch.stack([L.detach() for L in losses]))
         if not bool(finite.all()):
             k = int((~finite).nonzero()[0])
             raise TrainingError(f"loss term {terms[k].name!r} is {float(losses[k].detach())} at "
-                                f"step {self.step}; training stopped, the last good checkpoint "
-                                f"is kept")
+                                f"step {self.step}; {self._stopped()}")
         return residuals, losses
 
     def loss_value(self) -> float:
         """The weighted total loss at the current parameters, without a graph (inf when a term
         is NaN/Inf): what a line search compares."""
         with torch.no_grad():
-            residuals = [t.residual(self._loss_model) for t in self.terms]
+            residuals = [t.residual(self._loss_model, check=False) for t in self.terms]
             value = float(self.total(self.weighting.term_losses(residuals, self.terms)))
         return value if math.isfinite(value) else math.inf
 
-    def _check_parameters(self) -> None:
+    def _check_parameters(self, losses: bool = True) -> None:
         """Raise :class:`TrainingError` if a parameter is NaN/Inf (a finite loss can still have
-        a non-finite gradient); called before each checkpoint so that the one on disk is good."""
+        a non-finite gradient) or, with ``losses``, if a loss term at the current parameters is
+        (finite but huge parameters); called before each checkpoint so that the one on disk is
+        good, and before the diagnostics (whose kernel refuses NaN parameters)."""
         with torch.no_grad():
             finite = torch.stack([torch.isfinite(p).all() for p in self.params]).all()
         if not bool(finite):
             raise TrainingError(f"the network parameters became NaN/Inf at step {self.step - 1}; "
-                                f"training stopped, the last good checkpoint is kept")
+                                f"{self._stopped()}")
+        if self.out is None or not losses:  # the next step checks its losses
+            return
+        with torch.no_grad():
+            values = [0.5 * (r * r).mean() for r in
+                      (t.residual(self.model, check=False) for t in self.terms)]
+            finite = torch.isfinite(torch.stack(values))
+        if not bool(finite.all()):
+            k = int((~finite).nonzero()[0])
+            raise TrainingError(f"loss term {self.terms[k].name!r} is {float(values[k])} at "
+                                f"step {self.step}; {self._stopped()}")
 
     def total(self, losses):
         """Σ_i λ_i L_i with the weighting strategy's current λ."""
@@ -395,6 +447,7 @@ class Trainer:
         return self.stepper.step(self)
 
     def _diagnostics(self) -> dict:
+        self._check_parameters(losses=False)
         model = copy.deepcopy(self.model).to(torch.float64)
         probe = self.probe
         out = {"step": self.step}
@@ -412,9 +465,20 @@ class Trainer:
         return st.lr_at(self.step) if hasattr(st, "lr_at") else st.lr()
 
     def run(self) -> TrainResult:
-        """Train from the current step to ``steps``; write outputs; return a :class:`TrainResult`."""
+        """Train from the current step to ``steps``; write outputs; return a :class:`TrainResult`.
+
+        Holds the run folder's lock (:meth:`lock_out`) until it returns or raises.
+        """
+        self.lock_out()
+        try:
+            return self._run()
+        finally:
+            self.unlock()
+
+    def _run(self) -> TrainResult:
         if self.out is not None:
-            self.out.mkdir(parents=True, exist_ok=True)
+            # metrics.json is written last: while it is absent the folder is not complete
+            (self.out / "metrics.json").unlink(missing_ok=True)
             pio.write_json(self.out / "config.json", self.config())
         bar = None
         if self.progress:
@@ -475,7 +539,6 @@ class Trainer:
         files = []
         if self.out is not None:
             pio.write_json(self.out / "history.json", self.history)
-            pio.write_json(self.out / "metrics.json", metrics)
             files += [self.out / n for n in ("config.json", "history.json", "metrics.json",
                                              CHECKPOINT)]
             if self.export:
@@ -485,6 +548,7 @@ class Trainer:
                 files += plot_history(self.history, self.out)
                 files += plot_fields(self.problem, self.model, self.out, data=data)
                 files += render_pyvista(self.problem, self.model, self.out, data=data)
+            pio.write_json(self.out / "metrics.json", metrics)  # last: the folder is complete
         return TrainResult(self.model, self.history, metrics, self.config(), self.out, files)
 
 
@@ -505,7 +569,10 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
     diagnostics when due (λ_min/λ_max of Θ* on fixed probe points, angle statistics between each
     regular and each residual term, kernel drift against the first record), then one optimizer
     step. A NaN/Inf in any loss term raises :class:`TrainingError` naming the term and the step;
-    the last good checkpoint is kept.
+    the last good checkpoint (one whose losses were finite) is kept. Before anything is built the
+    run's memory is checked (ValueError naming ``model_options``' width/depth, ``points`` or
+    ``probe_points`` with the size it would need), a given ``model`` must fit the problem's
+    input and output counts, and options that would do nothing warn (``warnings.warn``).
 
     Args:
         problem: a :class:`pinnk.Problem`.
@@ -523,9 +590,10 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
             Gauss–Newton phase, else float32).
         seed: seeds initialisation (seed), sampling (seed + 1) and probe points (seed + 2).
         out: the run folder (config.json, history.json, metrics.json, checkpoint.pt, exports,
-            plots), or None to write nothing.
+            plots), or None to write nothing. It is locked while the run writes (a second run
+            into it raises a ValueError); metrics.json is written last.
         resume: continue from ``out/checkpoint.pt``; an interrupted run resumed ends with the
-            same history as an uninterrupted one.
+            same history as an uninterrupted one. The temporaries of a killed run are removed.
         points: points per term (int, mapping name -> count, or None for the defaults).
         resample_every: draw new collocation points every K steps (0: never).
         sampler: how the points are redrawn: :class:`Uniform` (the default; a fresh sample from

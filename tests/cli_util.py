@@ -20,3 +20,13 @@ def assert_one_line_error(err, *fragments):
     assert "Traceback" not in err
     for f in fragments:
         assert f in lines[0], (f, lines[0])
+
+
+def default_sigint():
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: restore the default
+    handler, which a child would otherwise inherit as SIG_IGN when the tests run with SIGINT
+    ignored (``nohup pytest &``, some CI runners); Python then installs its KeyboardInterrupt
+    handler at start-up as usual."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

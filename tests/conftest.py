@@ -1,3 +1,4 @@
+import signal
 import sys
 from pathlib import Path
 
@@ -16,3 +17,12 @@ def f64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture
+def sigint_default():
+    """Python's KeyboardInterrupt handler for SIGINT during the test, also when the tests run
+    with SIGINT ignored (``nohup pytest &``: the process then starts with SIG_IGN)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)

@@ -104,8 +104,9 @@ def test_causal_weights_follow_the_formula():
                                           torch.cumsum(Lk, 0)[:-1]]))
     assert float(L) == pytest.approx(float(0.5 * (weights * Lk).mean()), rel=1e-12)
     assert w.info()["causal_min_weight"] == pytest.approx(float(weights.min()), rel=1e-12)
-    # without a time coordinate it is the plain mean loss
-    w.setup(["pde"], time_index=None)
+    # without a time coordinate it is the plain mean loss, and setup says so
+    with pytest.warns(UserWarning, match="causal weighting needs a time coordinate"):
+        w.setup(["pde"], time_index=None)
     assert float(w.term_losses([r], [term])[0]) == pytest.approx(float(0.5 * (r * r).mean()))
 
 

@@ -200,6 +200,7 @@ class ComponentRows(Operator):
     term holds the n × len(components) entries of DeepXDE's error, shape (n,)."""
 
     linear = False
+    extra_columns = 1  # the component position k is not an input of the network
 
     def __init__(self, dim: int, components: list[int]):
         self.dim = dim

@@ -18,7 +18,7 @@ import pinnk
 import problems
 from solvers import _bench as B
 from solvers._cli import main
-from cli_util import assert_one_line_error, run_cli
+from cli_util import assert_one_line_error, default_sigint, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -199,7 +199,8 @@ def test_results_file_ignores_a_torn_last_line_and_appends_cleanly_after_it(tmp_
         f.read()
 
 
-def test_ctrl_c_during_an_append_waits_for_the_complete_line(tmp_path, monkeypatch):
+def test_ctrl_c_during_an_append_waits_for_the_complete_line(tmp_path, monkeypatch,
+                                                             sigint_default):
     f = B.ResultsFile(tmp_path / "r.jsonl")
     real_fsync = os.fsync
 
@@ -455,7 +456,7 @@ def test_ctrl_c_stops_the_command_and_leaves_the_results_whole(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "solvers", "bench", "--suite", str(path),
                              "--out", str(out)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:

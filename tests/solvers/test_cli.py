@@ -16,7 +16,7 @@ import problems
 from solvers import _cli
 from solvers._cli import parse_params, parse_points, parse_value
 from solvers._train import CHECKPOINT, Trainer, TrainingError
-from cli_util import assert_one_line_error, run_cli
+from cli_util import assert_one_line_error, default_sigint, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--steps", "20", "--points", "32", "--width", "8", "--depth", "1", "--quiet"]
@@ -102,7 +102,8 @@ ERRORS = {
     "negative steps": (["train", "poisson-1d", "--steps", "-5"], "steps"),
     "steps not a number": (["train", "poisson-1d", "--steps", "many"], "--steps"),
     "bad points": (["train", "poisson-1d", "--points", "0"], "points: expected an integer"),
-    "bad term points": (["train", "poisson-1d", "--points", "residual=-1"], "points: residual"),
+    "bad term points": (["train", "poisson-1d", "--points", "residual=-1"],
+                        "points['residual']: expected an integer >= 1"),
     "unknown term": (["train", "poisson-1d", "--points", "nope=3"], "points: unknown term"),
     "bad dtype": (["train", "poisson-1d", "--dtype", "float16"], "--dtype"),
     "bad device": (["train", "poisson-1d", "--device", "gpu"], "device"),
@@ -162,6 +163,10 @@ def test_config_file_errors(capsys, tmp_path):
 
 def test_resume_errors(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "poisson-1d", "--out", tmp_path / "none", "--resume")
+    assert code == 2
+    assert_one_line_error(err, "--resume: there is no run folder", "nothing to resume")
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, "train", "poisson-1d", "--out", tmp_path / "empty", "--resume")
     assert code == 2
     assert_one_line_error(err, "no checkpoint.pt")
     (tmp_path / "file").write_text("x")
@@ -343,7 +348,8 @@ def test_ctrl_c_in_a_real_process(tmp_path):
                              "100000", "--points", "16", "--width", "4", "--depth", "1",
                              "--checkpoint-every", "5", "--ntk-every", "0", "--quiet",
                              "--out", str(out)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 90
         while not (out / CHECKPOINT).exists() and time.monotonic() < deadline \

@@ -314,6 +314,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monke
     assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["step"] == 8
     assert json.loads((tmp_path / "metrics.json").read_text()) == \
         json.loads(json.dumps(res.metrics))
+    t.unlock()  # load_checkpoint took the run folder's lock (run() would release it)
     assert temp_files(tmp_path) == []
 
 
@@ -452,7 +453,7 @@ def test_config_round_trip():
 
 # ---------------------------------------------------------------------------- Gauss–Newton
 def test_gauss_newton_never_increases_the_loss_and_records_its_state():
-    res = quick(poisson(), optimizer="gn", steps=40, points=64,
+    res = quick(poisson(), optimizer="gn", steps=60, points=64,
                 model_options={"width": 32, "depth": 2})
     assert res.config["dtype"] == "float64"  # the default for a Gauss–Newton run
     h = res.history["train"]
@@ -512,8 +513,11 @@ def test_gauss_newton_sequences_and_causal_weights():
                 weighting="causal:epsilon=1,chunks=4+trace:every=3", steps=10, points=32)
     phases = [r["phase"] for r in res.history["train"]]
     assert phases == ["adam"] * 5 + ["gn"] * 5
+    # the causal and trace weights change the objective between steps, so only each accepted
+    # step is a decrease (of the objective it was taken on); overall the loss falls
     gn = [r["loss"] for r in res.history["train"] if r["phase"] == "gn"]
-    assert all(b <= a for a, b in zip(gn, gn[1:])) and gn[-1] < gn[0]
+    assert all(math.isfinite(v) for v in gn) and gn[-1] < 0.5 * gn[0]
+    assert all(r["step_size"] == 1.0 for r in res.history["train"] if r["phase"] == "gn")
 
 
 def test_gauss_newton_in_float32_warns():
@@ -530,8 +534,9 @@ def test_gauss_newton_and_sequence_specs():
     assert gn.damping == 1e-4 and gn.mode == "line" and gn.etas == (1.0, 0.5)
     assert optimizer_from_spec(opt.config()).config() == opt.config()
     assert opt.uses_gauss_newton and not optimizer_from_spec("adam").uses_gauss_newton
-    assert optimizer_from_spec("adam+gn:switch=100").check(50) == [
-        "optimizer: the gn phase starts at step 100, but the run has 50 steps: it never runs"]
+    assert optimizer_from_spec("adam+gn:switch=100").warnings_for(50) == [
+        "optimizer: switch=100 is at step 100, at or after the last step of a run of 50 steps, "
+        "so Gauss–Newton never runs"]
     for bad, msg in [("gn:damping=0", "damping: expected a positive number"),
                      ("gn:mode=newton", "mode: expected 'lm' or 'line'"),
                      ("gn:method=lu", "method: expected auto, dense or cg"),
