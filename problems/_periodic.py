@@ -321,7 +321,9 @@ class KuramotoSivashinsky(_PeriodicEvolution):
                      (only with ``periodic_embedding=False``)
 
     Parameters:
-        alpha, beta, gamma: the coefficients (γ > 0; defaults: the regular case).
+        alpha: α, the coefficient of u u_x (default 5, the regular case).
+        beta: β, the coefficient of u_xx (default 0.5).
+        gamma: γ > 0, the coefficient of u_xxxx (default 0.005).
         case: ``"regular"`` or ``"chaotic"`` (domain and initial condition).
         periodic_embedding: suggest the exact periodic input embedding (default True).
         modes: grid points of the spectral reference (even, default 256).
