@@ -6,7 +6,7 @@ from a reference solver when ``exact`` is False), suggested ``defaults`` and its
 
 Registry::
 
-    problems.names()                        # sorted list of the 14 names
+    problems.names()                        # sorted list of the 17 names
     problems.get("convection", beta=30)     # an instance
     problems.parameters("convection")       # {"beta": 30.0, "periodic_embedding": False}
     problems.describe("convection")         # one line for a listing
@@ -18,8 +18,10 @@ from ._base import ParameterError, Periodic, ZooProblem
 from ._classic import Burgers1D, Poisson1D, Wave1D
 from ._euler import (EulerSmooth, IsentropicVortex, Lax, RiemannProblem, Sod, euler_residuals_1d,
                      euler_residuals_2d)
+from ._periodic import AllenCahn, KdV, KuramotoSivashinsky
 from ._regression import CircleProduct, JacobianRegularization, SinCos
 from ._registry import describe, descriptions, get, names, parameters, problem_class
+from ._spectral import SemilinearPDE, SpectralSolution, etdrk4
 from ._transport import Convection, RotatingCone, VariableTransport
 from ._viscous_euler import viscous_riemann_1d
 
@@ -28,5 +30,6 @@ __all__ = [
     "ParameterError", "ZooProblem", "Periodic", "euler_residuals_1d", "euler_residuals_2d",
     "CircleProduct", "SinCos", "JacobianRegularization", "Convection", "RotatingCone",
     "VariableTransport", "EulerSmooth", "Sod", "Lax", "RiemannProblem", "IsentropicVortex",
-    "Poisson1D", "Wave1D", "Burgers1D", "viscous_riemann_1d",
+    "Poisson1D", "Wave1D", "Burgers1D", "viscous_riemann_1d", "AllenCahn", "KdV",
+    "KuramotoSivashinsky", "SemilinearPDE", "SpectralSolution", "etdrk4",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 from ._base import ParameterError, ZooProblem
 from ._classic import Burgers1D, Poisson1D, Wave1D
 from ._euler import EulerSmooth, IsentropicVortex, Lax, RiemannProblem, Sod
+from ._periodic import AllenCahn, KdV, KuramotoSivashinsky
 from ._regression import CircleProduct, JacobianRegularization, SinCos
 from ._transport import Convection, RotatingCone, VariableTransport
 
@@ -16,7 +17,7 @@ __all__ = ["names", "get", "describe", "descriptions", "parameters", "problem_cl
 
 _CLASSES = (CircleProduct, SinCos, JacobianRegularization, Convection, RotatingCone,
             VariableTransport, EulerSmooth, Sod, Lax, RiemannProblem, IsentropicVortex,
-            Poisson1D, Wave1D, Burgers1D)
+            Poisson1D, Wave1D, Burgers1D, AllenCahn, KdV, KuramotoSivashinsky)
 
 _REGISTRY: dict[str, type[ZooProblem]] = {cls.name: cls for cls in _CLASSES}
 

@@ -10,12 +10,13 @@ import torch
 import pinnk
 import problems
 
-ALL = ["burgers-1d", "circle-product", "convection", "euler-smooth", "isentropic-vortex",
-       "jacobian-regularization", "lax", "poisson-1d", "riemann", "rotating-cone", "sin-cos",
-       "sod", "variable-transport", "wave-1d"]
+ALL = ["allen-cahn", "burgers-1d", "circle-product", "convection", "euler-smooth",
+       "isentropic-vortex", "jacobian-regularization", "kdv", "kuramoto-sivashinsky", "lax",
+       "poisson-1d", "riemann", "rotating-cone", "sin-cos", "sod", "variable-transport",
+       "wave-1d"]
 
 
-def test_names_lists_all_fourteen_sorted():
+def test_names_lists_all_seventeen_sorted():
     assert problems.names() == ALL
 
 
@@ -47,7 +48,7 @@ def test_parameters_match_instances(name):
 
 def test_unknown_name_lists_available():
     with pytest.raises(ValueError, match=r"unknown problem 'heat'.*available problems: "
-                                         r"burgers-1d, circle-product"):
+                                         r"allen-cahn, burgers-1d, circle-product"):
         problems.get("heat")
     with pytest.raises(ValueError, match=r"did you mean 'convection'"):
         problems.get("convektion")

@@ -13,7 +13,8 @@ import problems
 
 EXACT = ["circle-product", "sin-cos", "jacobian-regularization", "convection", "rotating-cone",
          "euler-smooth", "isentropic-vortex", "poisson-1d", "wave-1d"]
-REFERENCE = ["variable-transport", "burgers-1d", "sod", "lax", "riemann"]
+REFERENCE = ["variable-transport", "burgers-1d", "sod", "lax", "riemann", "allen-cahn", "kdv",
+             "kuramoto-sivashinsky"]
 
 
 class SolutionModel(torch.nn.Module):

@@ -56,7 +56,7 @@ def test_problems_lists_every_problem_on_one_line(capsys):
     code, out, err = run_cli(capsys, "problems")
     assert code == 0 and err == ""
     lines = out.strip().splitlines()
-    assert len(lines) == len(problems.names()) == 14
+    assert len(lines) == len(problems.names()) == 17
     for name, line in zip(problems.names(), lines):
         assert line.split()[0] == name
         assert problems.describe(name) in line

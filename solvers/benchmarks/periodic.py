@@ -1,0 +1,377 @@
+"""Benchmark: accuracy on the periodic benchmarks allen-cahn, kdv and kuramoto-sivashinsky.
+
+    python -m solvers.benchmarks.periodic [--only NAME ...] [--optimizer SPEC]
+        [--weighting SPEC] [--steps N] [--budget-s S] [--points residual=N,initial=M]
+        [--resample-every K] [--sampler SPEC] [--model JSON] [--compile | --no-compile]
+        [--seed S] [--dtype float32] [--label TEXT] [--chosen TEXT] [--out DIR]
+        [--md docs/results/periodic.md] [--threads 1] [--eval-every-s 60] [--render]
+
+The issue's targets: relative L2 ≤ 1e-3 for allen-cahn and kdv within 30 minutes of wall time
+each (on this machine), and the error of kuramoto-sivashinsky reported. Each problem has a preset
+configuration (:data:`PRESETS`: the network, weighting, optimizer, points and wall-time budget
+last chosen for it); every option given on the command line replaces the preset's value for all
+selected problems, so another optimizer or weighting is one flag, e.g.
+``--optimizer gn`` or ``--weighting "causal:epsilon=1,chunks=32+trace:every=100"`` (any spec that
+``solvers.train`` accepts). Each run is stopped at the first step past its budget (the loop then
+ends normally and the metrics are written).
+
+Measured per run (relative L2 = ‖pred − ref‖₂ / ‖ref‖₂ against the problem's ETDRK4 reference):
+
+* ``error``: over the problem's 101 × 101 evaluation grid (the trainer's ``metrics.json`` value);
+* ``fine_error``: over a 512 (x) × 201 (t) grid;
+* ``slabs``: the fine-grid error in each tenth of the time interval (where causal training is
+  behind shows here);
+* ``trace``: (seconds, step, error on a 64 × 33 grid) every ``--eval-every-s`` seconds.
+
+Rows are written as JSON (``--md`` with ``.json``) and rendered as markdown, both atomically,
+keyed by ``--label`` (default: the problem name), so several configurations of one problem can
+stand side by side; the exact command line is part of each row. ``--render`` only rewrites the
+markdown from the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+#: the targets of the issue (relative L2 of u), None: report only
+BOUNDS = {"allen-cahn": 1e-3, "kdv": 1e-3, "kuramoto-sivashinsky": None}
+
+#: the configuration each problem runs with unless an option replaces it
+PRESETS: dict[str, dict[str, Any]] = {
+    "allen-cahn": {
+        "params": {}, "weighting": "causal:epsilon=1,chunks=32+trace:every=100",
+        "optimizer": "adam:lr=0.001,decay_rate=0.9,decay_steps=2000", "steps": 200000,
+        "budget_s": 1800.0, "points": {"residual": 2048, "initial": 256}, "resample_every": 1,
+        "sampler": "uniform", "compile": True,
+        "model": {"width": 128, "depth": 4, "embedding": {
+            "kind": "periodic", "dims": [0], "periods": [2.0], "harmonics": 10}},
+    },
+    "kdv": {
+        "params": {}, "weighting": "causal:epsilon=0.1,chunks=16+trace:every=100",
+        "optimizer": "adam:lr=0.001,decay_rate=0.9,decay_steps=2000", "steps": 200000,
+        "budget_s": 1800.0, "points": {"residual": 1024, "initial": 256}, "resample_every": 1,
+        "sampler": "uniform", "compile": False,
+        "model": {"width": 64, "depth": 4, "embedding": {
+            "kind": "periodic", "dims": [0], "periods": [2.0], "harmonics": 8}},
+    },
+    "kuramoto-sivashinsky": {
+        "params": {}, "weighting": "causal:epsilon=1,chunks=32+trace:every=100",
+        "optimizer": "adam:lr=0.001,decay_rate=0.9,decay_steps=2000", "steps": 200000,
+        "budget_s": 900.0, "points": {"residual": 512, "initial": 256}, "resample_every": 1,
+        "sampler": "uniform", "compile": False,
+        "model": {"width": 64, "depth": 4, "embedding": {
+            "kind": "periodic", "dims": [0], "periods": [2.0], "harmonics": 5}},
+    },
+}
+
+#: findings appended to the markdown (what the runs showed; the figures are in the tables)
+NOTES = """
+## Notes
+
+* None of these runs comes near the targets. With Adam and causal + trace weights the error
+  stops falling within minutes (see "Error during training") while the loss falls slowly
+  (allen-cahn: mean squared residual 4.0e-3 at step 2700, 2.1e-3 at the end; kdv: 1.0e-1 at
+  step 1200, 4.6e-2 at the end). The error per tenth of the time interval grows with t from
+  3–4 % in the first tenth. The causal weights are not what holds the later times back: the
+  smallest was about 0.85 at the end of both runs (`causal_min_weight` in the runs'
+  history.json), i.e. every time slab was being fitted — with residuals this large, ε = 1
+  (0.1 for kdv) hardly orders the fit in time; a larger ε or the causal paper's ε schedule is
+  the next thing to try with these optimizers.
+* kuramoto-sivashinsky did not start: the trace rule put a weight of 3.4e5 on the initial term
+  (the fourth-derivative residual's kernel trace dwarfs the value term's), the mean squared
+  residual stayed near 1 and the smallest causal weight stayed 0 for the whole run; the error
+  is 0.53 already in the first tenth of the time interval.
+* Third- and fourth-order derivative labels (kdv, kuramoto-sivashinsky) go through nested
+  forward mode on this branch, so a step costs several times an allen-cahn step of a larger
+  network; the Taylor-mode kernels and the Gauss–Newton optimizer being built on main are the
+  expected route to the targets: rerun with e.g. `--optimizer gn` once they are merged.
+* Not tried in this session's 1.5 hours of training: Adam + L-BFGS, residual-adaptive sampling
+  (`--sampler rad:...`), a causal ε schedule, float64, longer runs.
+* The published errors (solvers/suites/references.toml) are measured against chebfun `spin`
+  references on 512 points; for allen-cahn such a reference is itself about 2e-5 (relative L2)
+  from the ETDRK4 reference used here (4096 modes), so figures below ~1e-4 are not comparable
+  digit for digit.
+"""
+
+FINE = (512, 201)
+COARSE = (64, 33)
+SLABS = 10
+
+
+def _grid(problem, nx: int, nt: int) -> tuple[torch.Tensor, np.ndarray]:
+    lo, hi = problem.domain.lower, problem.domain.upper
+    x = np.linspace(lo[0], hi[0], nx)
+    t = np.linspace(lo[1], hi[1], nt)
+    X, T = np.meshgrid(x, t, indexing="ij")
+    pts = torch.tensor(np.stack([X.ravel(), T.ravel()], axis=1), dtype=torch.float64)
+    ref = problem.reference()(X.ravel(), T.ravel())
+    return pts, ref
+
+
+def _predict(model: torch.nn.Module, pts: torch.Tensor) -> np.ndarray:
+    p = next(model.parameters())
+    with torch.no_grad():
+        out = model(pts.to(device=p.device, dtype=p.dtype))
+    return out[:, 0].to(torch.float64).cpu().numpy()
+
+
+def _rel(pred: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+
+
+def measure(problem, model) -> dict:
+    """The fine-grid error and its value per tenth of the time interval."""
+    pts, ref = _grid(problem, *FINE)
+    pred = _predict(model, pts)
+    t = pts[:, 1].numpy()
+    t_end = problem.domain.upper[1]
+    edges = np.linspace(0.0, t_end, SLABS + 1)
+    slab = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, SLABS - 1)
+    return {"fine_error": _rel(pred, ref),
+            "slabs": [_rel(pred[slab == s], ref[slab == s]) for s in range(SLABS)]}
+
+
+def run(name: str, cfg: dict, out_root: Path, eval_every_s: float, command: str = "") -> dict:
+    """Train ``name`` with the configuration ``cfg`` (a preset with overrides); the row
+    (``command``: the command line, recorded in it)."""
+    import problems
+    import solvers
+
+    problem = problems.get(name, **cfg["params"])
+    coarse_pts, coarse_ref = _grid(problem, *COARSE)
+    budget = cfg["budget_s"]
+    state: dict = {"stopped_at": None, "trace": [], "next_eval": 0.0}
+
+    def callback(tr):
+        if tr.elapsed >= state["next_eval"]:
+            state["trace"].append((round(tr.elapsed, 1), tr.step + 1,
+                                   _rel(_predict(tr.model, coarse_pts), coarse_ref)))
+            state["next_eval"] = tr.elapsed + eval_every_s
+        if budget is not None and tr.elapsed > budget and tr.step + 1 < tr.steps:
+            state["stopped_at"] = tr.step + 1
+            tr.steps = tr.step + 1
+
+    row: dict[str, Any] = {"problem": name, "bound": BOUNDS[name], "config": cfg,
+                           "date": time.strftime("%Y-%m-%d %H:%M"),
+                           "threads": torch.get_num_threads(), "command": command}
+    t0 = time.perf_counter()
+    try:
+        res = solvers.train(problem, weighting=cfg["weighting"], optimizer=cfg["optimizer"],
+                            steps=cfg["steps"], points=cfg["points"],
+                            resample_every=cfg["resample_every"], sampler=cfg["sampler"],
+                            device="cpu", dtype=cfg["dtype"], seed=cfg["seed"],
+                            out=out_root / cfg["label"].replace("/", "_"), ntk_every=0,
+                            model_options=cfg["model"] or None, export=False,
+                            compile=cfg["compile"], callback=callback)
+    except solvers.TrainingError as exc:
+        row.update(status="diverged", error=float("nan"), message=str(exc), meets=False,
+                   wall_s=time.perf_counter() - t0, trace=state["trace"])
+        return row
+    except Exception as exc:  # a crash is a result too: record it, go on with the others
+        row.update(status="crashed", error=float("nan"), meets=False,
+                   message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                   wall_s=time.perf_counter() - t0, trace=state["trace"])
+        return row
+    row.update(measure(problem, res.model))
+    row.update(status="ok", error=float(res.metrics["relative_l2"]["u"]),
+               steps_done=res.metrics["steps"], stopped_by_budget=state["stopped_at"],
+               train_s=res.metrics["wall_time_s"], wall_s=time.perf_counter() - t0,
+               final_loss=res.metrics["final_loss"], final_weights=res.metrics["final_weights"],
+               causal_min_weight=(res.history["train"][-1].get("causal_min_weight")
+                                  if res.history.get("train") else None),
+               trace=state["trace"])
+    bound = BOUNDS[name]
+    over = budget is not None and res.metrics["wall_time_s"] > budget * 1.01 + 5
+    row["meets"] = (bound is not None and math.isfinite(row["error"]) and row["error"] <= bound
+                    and not over)
+    return row
+
+
+# ---------------------------------------------------------------------------------- report
+def _fmt(v) -> str:
+    if v is None or not np.isfinite(v):
+        return "—" if v is None else "NaN"
+    return f"{v:.3g}" if v >= 1e-2 else f"{v:.2e}"
+
+
+def _config_text(cfg: dict) -> str:
+    parts = [f"weighting `{cfg['weighting']}`", f"optimizer `{cfg['optimizer']}`",
+             "net " + (", ".join(f"{k}={v}" for k, v in cfg["model"].items()) or "defaults"),
+             "points " + (json.dumps(cfg["points"]) if cfg["points"] else "defaults"),
+             f"resample_every {cfg['resample_every']} ({cfg['sampler']})",
+             f"steps ≤ {cfg['steps']}", f"compile {cfg['compile']}, {cfg['dtype']}, "
+             f"seed {cfg['seed']}"]
+    if cfg["params"]:
+        parts.insert(0, ", ".join(f"{k}={v}" for k, v in cfg["params"].items()))
+    if cfg.get("budget_s"):
+        parts.append(f"budget {cfg['budget_s']:.0f} s")
+    return "; ".join(parts)
+
+
+def _without_chosen(command: str) -> str:
+    """The command line without its ``--chosen TEXT`` (the text is shown next to it)."""
+    words = shlex.split(command)
+    keep = [w for i, w in enumerate(words)
+            if w != "--chosen" and not (i > 0 and words[i - 1] == "--chosen")]
+    return " ".join(shlex.quote(w) for w in keep)
+
+
+def render(rows: dict) -> str:
+    lines = [
+        "# Periodic benchmarks: Allen–Cahn, KdV, Kuramoto–Sivashinsky",
+        "",
+        "Written by `python -m solvers.benchmarks.periodic` (do not edit by hand). CPU, one "
+        f"thread per run, one run at a time on a 2-core machine shared with other jobs "
+        f"({platform.processor() or platform.machine()}, torch {torch.__version__}): wall "
+        "times are those of a loaded machine. Relative L2 error of u against the problem's "
+        "ETDRK4 reference; targets from issue 14: allen-cahn and kdv ≤ 1e-3 within 30 "
+        "minutes, kuramoto-sivashinsky reported.",
+        "",
+        "| run | problem | error (101 × 101) | error (512 × 201) | target | meets | train "
+        "time | steps | configuration |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, r in rows.items():
+        cfg = r["config"]
+        if r["status"] != "ok":
+            measured, fine = f"{r['status']}: {r.get('message', '')}", "—"
+        else:
+            measured, fine = _fmt(r["error"]), _fmt(r.get("fine_error"))
+        steps = str(r.get("steps_done", "—"))
+        if r.get("stopped_by_budget"):
+            steps += " (budget)"
+        target = "report" if r["bound"] is None else f"≤ {r['bound']:g}"
+        meets = "—" if r["bound"] is None else ("yes" if r.get("meets") else "no")
+        wall = f"{r.get('train_s', r.get('wall_s', float('nan'))):.0f} s"
+        lines.append(f"| {label} | {r['problem']} | {measured} | {fine} | {target} | {meets} | "
+                     f"{wall} | {steps} | {_config_text(cfg)} |")
+    lines += ["", "## Error per tenth of the time interval (512 × 201 grid)", "",
+              "| run | " + " | ".join(f"t ∈ [{k / SLABS:.1f}, {(k + 1) / SLABS:.1f}]"
+                                      for k in range(SLABS)) + " |",
+              "|---|" + "---|" * SLABS]
+    for label, r in rows.items():
+        if r.get("slabs"):
+            lines.append(f"| {label} | " + " | ".join(_fmt(v) for v in r["slabs"]) + " |")
+    lines += ["", "## Error during training (64 × 33 grid)", ""]
+    for label, r in rows.items():
+        if r.get("trace"):
+            pts = ", ".join(f"{s:.0f} s: {_fmt(e)}" for s, _, e in r["trace"])
+            lines.append(f"* {label}: {pts}")
+    lines += ["", "## Commands and how each configuration was chosen", ""]
+    for label, r in rows.items():
+        lines.append(f"* **{label}** ({r['date']}): `{_without_chosen(r['command'])}`"
+                     + (f" — {r['chosen']}" if r.get("chosen") else ""))
+    lines += ["", NOTES.strip()]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------ main
+def _points(text: str) -> dict:
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        k, eq, v = item.partition("=")
+        if not eq or not v.strip().isdigit():
+            raise ValueError(f"--points: expected name=count,..., got {item!r}")
+        out[k.strip()] = int(v)
+    return out
+
+
+def configure(name: str, args: argparse.Namespace) -> dict:
+    """The preset of ``name`` with the options given on the command line."""
+    cfg = dict(PRESETS[name])
+    cfg.update(seed=args.seed, dtype=args.dtype)
+    for key in ("weighting", "optimizer", "steps", "resample_every", "sampler"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    if args.budget_s is not None:
+        cfg["budget_s"] = None if args.budget_s <= 0 else args.budget_s
+    if args.points is not None:
+        cfg["points"] = _points(args.points)
+    if args.model is not None:
+        cfg["model"] = json.loads(args.model)
+    if args.params is not None:
+        cfg["params"] = json.loads(args.params)
+    if args.compile is not None:
+        cfg["compile"] = args.compile
+    cfg["label"] = args.label if args.label and len(args.only or []) <= 1 else (
+        f"{name}/{args.label}" if args.label else name)
+    return cfg
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", nargs="+", choices=sorted(PRESETS), metavar="NAME",
+                    help=f"problems to run (default all: {', '.join(PRESETS)})")
+    ap.add_argument("--weighting", help="weighting spec (replaces the preset's)")
+    ap.add_argument("--optimizer", help="optimizer spec, e.g. 'adam+lbfgs:switch=0.5' or 'gn'")
+    ap.add_argument("--steps", type=int, help="the most steps (the budget usually stops first)")
+    ap.add_argument("--budget-s", type=float, help="wall-time budget in seconds (0: none)")
+    ap.add_argument("--points", help="points per term, e.g. residual=2048,initial=256")
+    ap.add_argument("--resample-every", type=int, help="redraw the points every K steps")
+    ap.add_argument("--sampler", help="how points are redrawn: uniform or rad:...")
+    ap.add_argument("--model", help='model options as JSON, e.g. \'{"width": 128, "depth": 4}\'')
+    ap.add_argument("--params", help="problem parameters as JSON")
+    ap.add_argument("--compile", dest="compile", action="store_true", default=None)
+    ap.add_argument("--no-compile", dest="compile", action="store_false")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--label", help="the row's name (default: the problem name)")
+    ap.add_argument("--chosen", default="", help="how this configuration was chosen (kept in "
+                                                 "the row)")
+    ap.add_argument("--out", default="/tmp/periodic/runs", help="root of the run folders")
+    ap.add_argument("--md", default="docs/results/periodic.md", help="the markdown table")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--eval-every-s", type=float, default=60.0,
+                    help="seconds between the error samples of the training trace")
+    ap.add_argument("--render", action="store_true", help="only rewrite the markdown")
+    args = ap.parse_args(argv)
+    command = "python -m solvers.benchmarks.periodic " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    if args.threads < 1:
+        print("periodic: --threads must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        names = args.only or list(PRESETS)
+        configs = {n: configure(n, args) for n in names}
+    except (ValueError, json.JSONDecodeError) as exc:
+        print(f"periodic: {exc}", file=sys.stderr)
+        return 2
+
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    from pinnk.io import write_json, write_text
+
+    md = Path(args.md)
+    js = md.with_suffix(".json")
+    rows = json.loads(js.read_text())["rows"] if js.exists() else {}
+    if args.render:
+        write_text(md, render(rows))
+        return 0
+    for name, cfg in configs.items():
+        print(f"[periodic] {cfg['label']} ...", flush=True)
+        row = run(name, cfg, Path(args.out), args.eval_every_s, command)
+        row["chosen"] = args.chosen
+        rows[cfg["label"]] = row
+        print(f"[periodic] {cfg['label']}: {row['status']} error={row.get('error')} "
+              f"fine={row.get('fine_error')} meets={row.get('meets')} "
+              f"train_s={row.get('train_s')}", flush=True)
+        write_json(js, {"rows": rows})
+        write_text(md, render(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
