@@ -125,7 +125,14 @@ def test_bad_input_is_named():
         pinnk.GaussNewtonSystem(model, terms, method="dense", max_memory=1000)
     with pytest.raises(ValueError, match="weights: expected 2 weights"):
         pinnk.GaussNewtonSystem(model, terms, [1.0])
-    bad = [pinnk.Term("pde", ops.value(), terms[0].points,
-                      target=lambda x: torch.full((x.shape[0],), float("nan")))]
-    with pytest.raises(ValueError, match="the residual of term 'pde' is not finite"):
+    with pytest.raises(ValueError, match="target: the callable '<lambda>' returned NaN or Inf"):
+        bad = [pinnk.Term("pde", ops.value(), terms[0].points,
+                          target=lambda x: torch.full((x.shape[0],), float("nan")))]
         pinnk.GaussNewtonSystem(model, bad)
+    # a finite network whose output overflows (exp of a large value)
+    big = pinnk.MLP(2, 1, [4], output_transform=pinnk.Positive([0], kind="exp"),
+                    dtype=torch.float64)
+    with torch.no_grad():
+        big.biases[1].fill_(1e4)
+    with pytest.raises(ValueError, match="model: the output or its derivatives are NaN or Inf"):
+        pinnk.GaussNewtonSystem(big, [pinnk.Term("pde", ops.value(), terms[0].points)])
