@@ -20,6 +20,10 @@ What it offers:
 - :func:`kernel`, :func:`trace_weights`, :func:`angles`: the empirical NTK of those terms.
 - :class:`TraceWeights`: a ``deepxde.callbacks.Callback`` setting ``model.loss_weights`` by the
   trace rule every ``every`` iterations.
+- :class:`GaussNewton`: trains a compiled model by damped Gauss–Newton (Levenberg–Marquardt)
+  steps on its own loss (its PDE, its conditions, its ``loss_weights``), solved in function space
+  with Θ, reporting in ``model.losshistory`` and calling DeepXDE callbacks as ``model.train``
+  does.
 
 How DeepXDE functions are evaluated. DeepXDE's PDE functions (and ``OperatorBC`` functions) take
 derivatives with ``dde.grad.jacobian`` / ``dde.grad.hessian``, which use reverse-mode
@@ -47,6 +51,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._deepxde_core import Geometry, PDEOperator, Seed, dde, np, torch
+from ._deepxde_gn import GaussNewton
 from ._deepxde_terms import (
     Loss, LossCache, at_points, check_model, dtype_device as _dtype_device,
     losses_of as _losses,
@@ -57,7 +62,7 @@ from .._validation import as_points, check_int
 
 __all__ = [
     "Geometry", "PDEOperator", "terms", "kernel", "trace_weights", "angles", "TraceWeights",
-    "check_model",
+    "GaussNewton", "check_model",
 ]
 
 
