@@ -64,7 +64,7 @@ class GaussNewton:
             :class:`pinnk.GaussNewtonSystem`).
         kernel_points: when given, the system is built on a random subset of at most this many
             rows per term, drawn afresh each iteration from ``generator`` (a ``torch.Generator``
-            or an int seed); acceptance always uses DeepXDE's whole loss.
+            or an int seed; default seed 0); acceptance always uses DeepXDE's whole loss.
         generator: see ``kernel_points``.
 
     Attributes:
@@ -116,6 +116,8 @@ class GaussNewton:
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator: expected a torch.Generator, an int seed or None, got "
                             f"{type(generator).__name__}")
+        if generator is not None and self.kernel_points is None:
+            raise ValueError("generator: draws the subsets of kernel_points, which is not set")
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self._lm = LevenbergMarquardt(damping, retries=self.retries, geodesic=self.geodesic,
                                       min_damping=self.min_damping, max_damping=self.max_damping)

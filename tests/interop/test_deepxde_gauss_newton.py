@@ -289,8 +289,14 @@ def test_float32_warns():
 def test_bad_options(kw, match):
     with pytest.raises(ValueError, match=match):
         pdx.GaussNewton(**kw)
+
+
+def test_bad_generator():
     with pytest.raises(TypeError, match="generator: expected a torch.Generator"):
-        pdx.GaussNewton(generator="seed")
+        pdx.GaussNewton(kernel_points=4, generator="seed")
+    with pytest.raises(ValueError, match="generator: draws the subsets of kernel_points, which "
+                                         "is not set"):
+        pdx.GaussNewton(generator=0)
 
 
 def test_bad_train_arguments():
