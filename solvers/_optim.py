@@ -11,7 +11,6 @@ loss assembly. A :class:`Sequence` runs strategies one after another (``adam+gn`
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 import pinnk
+from pinnk._levenberg import LevenbergMarquardt
 from pinnk._validation import check_float, check_int
 
 
@@ -313,18 +313,25 @@ class _GaussNewtonStepper(Stepper):
 
     def __init__(self, spec: GaussNewton, trainer):
         self.spec = spec
-        self.mu = spec.damping
-        self.nu = 2.0
+        # the damping, acceptance and geodesic logic, shared with pinnk.interop.deepxde
+        self.lm = LevenbergMarquardt(spec.damping, mode=spec.mode, update=spec.update,
+                                     etas=spec.etas, down=spec.down, up=spec.up,
+                                     retries=spec.retries, min_damping=spec.min_damping,
+                                     max_damping=spec.max_damping, geodesic=spec.geodesic)
         self.gen = torch.Generator().manual_seed(trainer.seed + 3)
 
+    @property
+    def mu(self) -> float:
+        return self.lm.mu
+
     def lr(self) -> float:
-        return self.mu
+        return self.lm.mu
 
     def state_dict(self) -> dict:
-        return {"mu": self.mu, "nu": self.nu, "gen": self.gen.get_state()}
+        return {"mu": self.lm.mu, "nu": self.lm.nu, "gen": self.gen.get_state()}
 
     def load_state_dict(self, state) -> None:
-        self.mu, self.nu = float(state["mu"]), float(state["nu"])
+        self.lm.mu, self.lm.nu = float(state["mu"]), float(state["nu"])
         self.gen.set_state(state["gen"])
 
     def _subset(self, terms: list, point_weights: list) -> tuple:
@@ -345,18 +352,11 @@ class _GaussNewtonStepper(Stepper):
             out_c.append(c[idx] * (t.n / m))
         return out_t, out_c
 
-    def _apply(self, params, direction, eta: float) -> None:
-        # through .data: the system's retained graph saved these parameters, and a rejected
-        # step restores them before the graph is used again
-        for p, d in zip(params, direction):
-            p.data.add_(d, alpha=eta)
-
     def step(self, trainer) -> tuple:
         spec = self.spec
         residuals, losses = trainer.evaluate()
         trainer.weighting.update(trainer.step, trainer.model, trainer.terms, losses)
         total = trainer.total(losses).detach()
-        L0 = float(total)
         c = trainer.weighting.point_weights([r.detach() for r in residuals], trainer.terms)
         kterms, kc = self._subset(trainer.terms, c)
         t0 = time.perf_counter()
@@ -364,108 +364,14 @@ class _GaussNewtonStepper(Stepper):
                                          point_weights=kc, method=spec.method,
                                          cg_tol=spec.cg_tol, cg_max_iter=spec.cg_iters or None)
         t_kernel = time.perf_counter() - t0
-        params = trainer.params
-        saved = [p.detach().clone() for p in params]
-        info = {"damping": self.mu, "step_size": 0.0, "gain_ratio": float("nan"),
-                "cg_iterations": 0, "solves": 0, "time_kernel": t_kernel, "time_solve": 0.0,
-                "time_line_search": 0.0}
-        tries = spec.retries + 1 if spec.mode == "lm" else 1
-        full = kterms is trainer.terms
-        for _ in range(tries):
-            st = system.solve(self.mu)
-            info["solves"] += 1
-            info["time_solve"] += st.seconds["solve"] + st.seconds["step"]
-            info["cg_iterations"] += st.cg_iterations or 0
-            direction = st.direction
-            if spec.geodesic > 0:
-                direction, used = self._accelerated(trainer, system, st, saved)
-                info["accelerated"] = used
-            t1 = time.perf_counter()
-            accepted = None
-            for eta in (spec.etas if spec.mode == "line" else (1.0,)):
-                self._apply(params, direction, eta)
-                L1 = trainer.loss_value()
-                if L1 < L0:
-                    accepted = (eta, L1)
-                    break
-                for p, s in zip(params, saved):
-                    p.data.copy_(s)
-            info["time_line_search"] += time.perf_counter() - t1
-            if accepted is None:
-                self._reject()
-                continue
-            eta, L1 = accepted
-            # the gain ratio compares the system's own loss (the full loss without a subset)
-            sys_new = L1 if full else _system_loss(trainer.model, system)
-            predicted = st.loss - st.predicted(eta)
-            ratio = (st.loss - sys_new) / predicted if predicted > 0 else float("nan")
-            info.update(step_size=eta, gain_ratio=ratio, damping=st.damping)
-            self._accept(st.damping, ratio)
-            break
-        info["next_damping"] = self.mu
+        # the gain ratio compares the system's own loss (the full loss without a subset)
+        info = self.lm.iterate(system, trainer.loss_value, float(total),
+                               exact=kterms is trainer.terms, time_kernel=t_kernel)
         return total, [L.detach() for L in losses], info
 
     def _accelerated(self, trainer, system, st, saved) -> tuple:
-        """δ + a/2 with the geodesic acceleration a = −(JᵀS²J + μI)⁻¹ JᵀS r_vv (Transtrum &
-        Sethna 2012), r_vv the second directional derivative of S r along δ by a finite
-        difference: (2/h²)(S r(θ + hδ) − ρ − h S J δ), where S J δ = −(ρ − μα) exactly. Used
-        when ‖a‖ ≤ geodesic·‖δ‖ (the second-order term is a correction, not the step)."""
-        h = 0.1
-        params = trainer.params
-        self._apply(params, st.direction, h)
-        r_h = _scaled_residual(trainer.model, system)
-        for p, s in zip(params, saved):
-            p.data.copy_(s)
-        if not bool(torch.isfinite(r_h).all()):
-            return st.direction, False
-        rho = system.rho
-        r_vv = (2.0 / h ** 2) * (r_h - rho + h * (rho - st.damping * st.alpha))
-        acc = system.solve(st.damping, rhs=r_vv).direction
-        norm_a = math.sqrt(sum(float((a * a).sum()) for a in acc))
-        norm_d = math.sqrt(sum(float((d * d).sum()) for d in st.direction))
-        if not norm_a <= self.spec.geodesic * norm_d:
-            return st.direction, False
-        return [d + 0.5 * a for d, a in zip(st.direction, acc)], True
-
-    def _accept(self, mu_used: float, ratio: float) -> None:
-        spec = self.spec
-        if spec.mode == "lm" and spec.update == "nielsen":
-            factor = 1.0 / 3.0 if not math.isfinite(ratio) else \
-                max(1.0 / 3.0, 1.0 - (2.0 * ratio - 1.0) ** 3)
-            self.mu = mu_used * factor
-            self.nu = 2.0
-        elif spec.mode == "lm":
-            if not math.isfinite(ratio) or ratio >= 0.5:
-                self.mu = mu_used / spec.down
-            elif ratio < 0.25:
-                self.mu = mu_used * 2.0
-            else:
-                self.mu = mu_used
-            self.nu = 2.0
-        else:
-            self.mu = mu_used / spec.down
-        self.mu = min(max(self.mu, spec.min_damping), spec.max_damping)
-
-    def _reject(self) -> None:
-        spec = self.spec
-        if spec.mode == "lm":
-            self.mu *= self.nu
-            self.nu *= 2.0
-        else:
-            self.mu *= spec.up
-        self.mu = min(max(self.mu, spec.min_damping), spec.max_damping)
-
-
-def _scaled_residual(model, system) -> torch.Tensor:
-    """S r of a Gauss–Newton system's terms at the model's current parameters (no graph)."""
-    with torch.no_grad():
-        return system.scale * torch.cat([t.residual(model) for t in system.terms])
-
-
-def _system_loss(model, system) -> float:
-    """½ ‖S r‖² of a Gauss–Newton system's terms at the model's current parameters."""
-    v = _scaled_residual(model, system)
-    return 0.5 * float(v @ v)
+        """δ + a/2, the geodesic acceleration a (see ``LevenbergMarquardt.accelerated``)."""
+        return self.lm.accelerated(system, st, saved)
 
 
 # --------------------------------------------------------------------------------- sequences

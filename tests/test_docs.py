@@ -26,7 +26,8 @@ PUBLIC_MODULES = ["pinnk", "pinnk.ops", "pinnk.weighting", "pinnk.diagnostics", 
 # Covered too when present (written alongside the docs).
 OPTIONAL_MODULES = ["pinnk.mesh"]
 
-TUTORIALS = sorted(EXAMPLES.glob("*.py"))
+# examples/_*.py are helpers shared by tutorial scripts (imported by them, shown on their pages)
+TUTORIALS = sorted(p for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
 
 
 def _mkdocs_available() -> bool:

@@ -4,8 +4,9 @@ Submodules (imported lazily, on first attribute access, so that ``import pinnk``
 ``import pinnk.interop`` stay fast and never import a third-party library):
 
 - :mod:`pinnk.interop.deepxde`: DeepXDE (PyTorch backend) geometries as pinnk domains, DeepXDE
-  models as pinnk terms, their NTK blocks, trace weights and angles, and a DeepXDE callback that
-  applies the NTK trace rule to ``model.loss_weights`` during ``model.train``. Importing it imports
+  models as pinnk terms, their NTK blocks, trace weights and angles, a DeepXDE callback that
+  applies the NTK trace rule to ``model.loss_weights`` during ``model.train``, and Gauss–Newton
+  training of a compiled DeepXDE model on its own loss. Importing it imports
   DeepXDE and sets ``DDE_BACKEND=pytorch`` in the environment unless it is already set.
 """
 

@@ -25,7 +25,7 @@ from ._deepxde_core import (
     nearest_rows, numpy_of, run_with_grad,
 )
 
-__all__ = ["Loss", "model_losses"]
+__all__ = ["Loss", "LossCache", "check_model", "dtype_device", "losses_of", "model_losses"]
 
 
 # ------------------------------------------------------------------------------- targets
@@ -445,6 +445,63 @@ class _InterfaceLoss(_OwnPointsLoss):
 
 
 # ------------------------------------------------------------------------ model -> losses
+def check_model(model: Any) -> None:
+    """Raise a TypeError/ValueError unless ``model`` is a DeepXDE ``Model`` this module supports:
+    the PyTorch backend, a ``torch.nn.Module`` net, and ``dde.data.PDE``/``TimePDE`` data."""
+    if not isinstance(model, dde.Model):
+        raise TypeError(f"model: expected a deepxde.Model, got {type(model).__name__}")
+    backend = str(dde.backend.backend_name)
+    if backend != "pytorch":
+        raise TypeError(f"model: DeepXDE uses the {backend!r} backend; pinnk needs the PyTorch "
+                        f"backend (set DDE_BACKEND=pytorch before importing deepxde)")
+    if not isinstance(model.net, torch.nn.Module):
+        raise TypeError(f"model: expected model.net to be a torch.nn.Module, got "
+                        f"{type(model.net).__name__}")
+    if not isinstance(model.data, dde.data.PDE):
+        raise TypeError(f"model: expected model.data to be a deepxde.data.PDE or TimePDE, got "
+                        f"{type(model.data).__name__}")
+    if getattr(model.data, "auxiliary_var_fn", None) is not None:
+        raise ValueError("model: PDE data with auxiliary_var_function is not supported")
+
+
+def dtype_device(model: Any) -> tuple[torch.dtype, torch.device]:
+    """The dtype and device of ``model.net``'s floating-point parameters."""
+    for p in model.net.parameters():
+        if p.is_floating_point():
+            return p.dtype, p.device
+    raise ValueError("model: model.net has no floating-point parameters")
+
+
+def losses_of(model: Any) -> tuple[list["Loss"], torch.dtype, torch.device]:
+    """The checked model's :class:`Loss` builders, dtype and device."""
+    check_model(model)
+    dtype, device = dtype_device(model)
+    return model_losses(model, dtype, device), dtype, device
+
+
+class LossCache:
+    """A model's :class:`Loss` builders, rebuilt only when DeepXDE's training points
+    (``data.train_x``, a new array after resampling) or the net's dtype or device changed since
+    the last call: building them evaluates the PDE function once, a cost worth saving on small
+    problems."""
+
+    def __init__(self):
+        self._entry = None
+
+    def clear(self) -> None:
+        self._entry = None
+
+    def get(self, model: Any) -> list["Loss"]:
+        key = (model.data.train_x, dtype_device(model))
+        if self._entry is not None and self._entry[0][0] is key[0] \
+                and self._entry[0][1] == key[1]:
+            return self._entry[1]
+        losses = losses_of(model)[0]
+        # the key after the build: model_losses draws DeepXDE's points when there are none yet
+        self._entry = ((model.data.train_x, key[1]), losses)
+        return losses
+
+
 def _labels(values: Any, n: int, width: int, where: str, idx: Any, dtype, device) -> torch.Tensor:
     """DeepXDE's ``values`` (a number, (n, 1) or (n, k)) as labels (n·width,), point-major."""
     v = torch.as_tensor(values).to(dtype=dtype, device=device)

@@ -20,6 +20,10 @@ What it offers:
 - :func:`kernel`, :func:`trace_weights`, :func:`angles`: the empirical NTK of those terms.
 - :class:`TraceWeights`: a ``deepxde.callbacks.Callback`` setting ``model.loss_weights`` by the
   trace rule every ``every`` iterations.
+- :class:`GaussNewton`: trains a compiled model by damped Gauss–Newton (Levenberg–Marquardt)
+  steps on its own loss (its PDE, its conditions, its ``loss_weights``), solved in function space
+  with Θ, reporting in ``model.losshistory`` and calling DeepXDE callbacks as ``model.train``
+  does.
 
 How DeepXDE functions are evaluated. DeepXDE's PDE functions (and ``OperatorBC`` functions) take
 derivatives with ``dde.grad.jacobian`` / ``dde.grad.hessian``, which use reverse-mode
@@ -47,54 +51,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._deepxde_core import Geometry, PDEOperator, Seed, dde, np, torch
-from ._deepxde_terms import Loss, at_points, model_losses
+from ._deepxde_gn import GaussNewton
+from ._deepxde_terms import (
+    Loss, LossCache, at_points, check_model, dtype_device as _dtype_device,
+    losses_of as _losses,
+)
 from .._kernel import Kernel, jacobian_rows
 from .._terms import Term
 from .._validation import as_points, check_int
 
 __all__ = [
     "Geometry", "PDEOperator", "terms", "kernel", "trace_weights", "angles", "TraceWeights",
-    "check_model",
+    "GaussNewton", "check_model",
 ]
 
 
-# ------------------------------------------------------------------------------------ models
-def _backend_name() -> str:
-    return str(dde.backend.backend_name)
-
-
-def check_model(model: Any) -> None:
-    """Raise a TypeError/ValueError unless ``model`` is a DeepXDE ``Model`` this module supports:
-    the PyTorch backend, a ``torch.nn.Module`` net, and ``dde.data.PDE``/``TimePDE`` data."""
-    if not isinstance(model, dde.Model):
-        raise TypeError(f"model: expected a deepxde.Model, got {type(model).__name__}")
-    backend = _backend_name()
-    if backend != "pytorch":
-        raise TypeError(f"model: DeepXDE uses the {backend!r} backend; pinnk needs the PyTorch "
-                        f"backend (set DDE_BACKEND=pytorch before importing deepxde)")
-    if not isinstance(model.net, torch.nn.Module):
-        raise TypeError(f"model: expected model.net to be a torch.nn.Module, got "
-                        f"{type(model.net).__name__}")
-    if not isinstance(model.data, dde.data.PDE):
-        raise TypeError(f"model: expected model.data to be a deepxde.data.PDE or TimePDE, got "
-                        f"{type(model.data).__name__}")
-    if getattr(model.data, "auxiliary_var_fn", None) is not None:
-        raise ValueError("model: PDE data with auxiliary_var_function is not supported")
-
-
-def _dtype_device(model: Any) -> tuple[torch.dtype, torch.device]:
-    for p in model.net.parameters():
-        if p.is_floating_point():
-            return p.dtype, p.device
-    raise ValueError("model: model.net has no floating-point parameters")
-
-
-def _losses(model: Any) -> tuple[list[Loss], torch.dtype, torch.device]:
-    check_model(model)
-    dtype, device = _dtype_device(model)
-    return model_losses(model, dtype, device), dtype, device
-
-
+# ------------------------------------------------------------------------------------ terms
 def terms(model: Any, points: Mapping[str, Any] | None = None) -> list[Term]:
     """The pinnk terms of a DeepXDE model, in DeepXDE's loss order.
 
@@ -375,7 +347,7 @@ class TraceWeights(dde.callbacks.Callback):
         self._warned_base: list | None = None
         self._single = False
         self._next = 0
-        self._cache = None
+        self._cache = LossCache()
 
     # ------------------------------------------------------------------------- DeepXDE hooks
     def init(self):
@@ -388,7 +360,7 @@ class TraceWeights(dde.callbacks.Callback):
         self._hook.keep_weights = self.keep_weights
 
     def on_train_begin(self):
-        self._cache = None
+        self._cache.clear()
         losses = self._current_losses()
         if len(losses) == 1:
             if not self._single:
@@ -437,16 +409,8 @@ class TraceWeights(dde.callbacks.Callback):
                           stacklevel=3)
 
     def _current_losses(self) -> list[Loss]:
-        """The model's losses, rebuilt only when DeepXDE's training points (``data.train_x``, a
-        new array after resampling) or the net's dtype or device changed since the last call:
-        building them evaluates the PDE function once, a cost worth saving on small problems."""
-        data = self.model.data
-        if self._cache is not None and self._cache[0] is data.train_x \
-                and self._cache[1] == _dtype_device(self.model):
-            return self._cache[2]
-        losses, dtype, device = _losses(self.model)
-        self._cache = (data.train_x, (dtype, device), losses)
-        return losses
+        """The model's losses (rebuilt only when its training points, dtype or device change)."""
+        return self._cache.get(self.model)
 
     def _terms(self, losses: list[Loss]) -> list[Term]:
         out = []

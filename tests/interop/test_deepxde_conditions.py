@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from pinnk.interop import deepxde as pdx
+from dde_oracle import dde_errors
 from oracle import jacobian_oracle, rel_err
 
 dde = pytest.importorskip("deepxde")
@@ -20,24 +21,6 @@ TOL = 1e-10
 
 
 pytestmark = pytest.mark.usefixtures("f64")  # DeepXDE in float64 (conftest.py)
-
-
-def dde_errors(model):
-    """DeepXDE's own error vectors in its loss order, flattened (reverse-mode dde.grad)."""
-    data, net = model.data, model.net
-    X = data.train_x
-    starts = np.cumsum([0] + list(data.num_bcs)).astype(int)
-    x = torch.as_tensor(X).requires_grad_(True)
-    y = net(x)
-    dde.grad.clear()
-    out = []
-    if data.pde is not None:
-        f = data.pde(x, y)
-        out += [fi[starts[-1]:].reshape(-1) for fi in (f if isinstance(f, list) else [f])]
-    for k, bc in enumerate(data.bcs):
-        out.append(bc.error(X, x, y, int(starts[k]), int(starts[k + 1])).reshape(-1))
-    dde.grad.clear()
-    return out
 
 
 def check_against_deepxde(model, blocks=True):
