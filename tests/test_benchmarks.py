@@ -77,3 +77,46 @@ def test_trace_overhead_benchmark_runs(capsys):
     row = trace_overhead.measure("poisson-1d", steps=6, every=3)
     assert row["updates"] == 2 and 0 < row["update_share"] < 1
     assert trace_overhead.main(["--impl", "fast"]) == 2
+
+
+def test_accuracy_continuation_target_measures_the_regularisation(tmp_path):
+    """A continuation target (sod, viscosity in stages) runs every stage from the previous
+    network and reports the final-time and whole-grid errors beside the error of the
+    regularisation itself (the finite-volume viscous tube at the last ν)."""
+    from dataclasses import replace
+
+    from solvers.benchmarks import accuracy
+
+    t = replace(accuracy.BY_NAME["sod-gn"], model_options={"width": 6, "depth": 1},
+                points={k: 12 for k in accuracy._SOD_POINTS}, resample_every=0, sampler="uniform",
+                continuation={"parameter": "viscosity", "values": [0.02, 0.01],
+                              "steps": [2, 3]})
+    row = accuracy.run_target(t, tmp_path)
+    assert row["status"] == "ok", row
+    assert row["steps_done"] == 5 and [s["steps"] for s in row["stages"]] == [2, 3]
+    assert [s["viscosity"] for s in row["stages"]] == [0.02, 0.01]
+    assert (tmp_path / "sod-gn" / "stage-1").is_dir()
+    reg = row["regularisation"]
+    assert reg["viscosity"] == 0.01 and 0 < reg["error"] < 0.1
+    assert abs(reg["shock_x"] - 0.8504) < 0.02
+    assert 0 < row["grid_error"] < 10 and row["meets"] is False
+    assert "whole (x, t) grid" in accuracy.render({"sod-gn": row}, 1)
+
+
+def test_accuracy_seeds_make_one_row_per_seed(tmp_path, monkeypatch):
+    from solvers.benchmarks import accuracy
+
+    seen = []
+
+    def fake(target, out_root, steps=None):
+        seen.append((target.name, target.seed))
+        return {"name": target.name, "status": "crashed", "message": "x", "meets": False,
+                "goal": target.goal, "output": target.output, "config": {}, "error": None}
+
+    monkeypatch.setattr(accuracy, "run_target", fake)
+    monkeypatch.setattr(accuracy, "render", lambda rows, threads: "")
+    md = tmp_path / "acc.md"
+    assert accuracy.main(["--only", "poisson-1d-gn", "--seeds", "0", "2", "--md", str(md)]) == 0
+    assert seen == [("poisson-1d-gn", 0), ("poisson-1d-gn@seed2", 2)]
+    rows = json.loads(md.with_suffix(".json").read_text())["rows"]
+    assert sorted(rows) == ["poisson-1d-gn", "poisson-1d-gn@seed2"]
