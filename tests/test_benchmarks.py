@@ -101,6 +101,11 @@ def test_accuracy_continuation_target_measures_the_regularisation(tmp_path):
     assert abs(reg["shock_x"] - 0.8504) < 0.02
     assert 0 < row["grid_error"] < 10 and row["meets"] is False
     assert "whole (x, t) grid" in accuracy.render({"sod-gn": row}, 1)
+    # measuring the finished run again, without training, gives the same figures
+    again = accuracy.remeasure(t, tmp_path)
+    assert again["remeasured"] and again["steps_done"] == 5
+    for k in ("error", "grid_error", "shock_x"):
+        assert again[k] == pytest.approx(row[k], rel=1e-12, abs=1e-15), k
 
 
 def test_accuracy_seeds_make_one_row_per_seed(tmp_path, monkeypatch):
