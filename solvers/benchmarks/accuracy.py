@@ -360,7 +360,7 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
 
 * Every target of the solver's issue is met: poisson-1d 4.9e-9 in 19 s, convection β = 30
   without embedding 1.2e-6 in 601 s, euler-smooth 2.6e-7 in 158 s, wave-1d 4.0e-5 in 635 s —
-  two to four orders of magnitude below the Adam rows above, in less time.
+  two to five orders of magnitude below the Adam rows above, each in less time.
 * burgers-1d and convection β = 50 need fresh points every 10 and 5 steps; sod and lax are
   trained through a viscosity continuation, and their rows give the error of the
   regularisation itself (finite volumes on the viscous tube) beside the network's.
