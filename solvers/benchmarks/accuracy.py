@@ -46,6 +46,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import read_rows
+
 #: points of the fine x grid for the final-time metric
 FINAL_GRID = 2001
 #: the shock is searched for right of this x (the contact of Sod at t = 0.2 is at x ≈ 0.685)
@@ -762,8 +764,7 @@ def main(argv=None) -> int:
     from pinnk.io import write_json, write_text
 
     md = Path(args.md)
-    js = md.with_suffix(".json")
-    rows = json.loads(js.read_text())["rows"] if js.exists() else {}
+    js, rows = read_rows(md)
     if args.render:
         write_text(md, render(rows, args.threads))
         return 0

@@ -46,6 +46,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import read_rows
+
 #: the targets of the issue (relative L2 of u), None: report only
 BOUNDS = {"allen-cahn": 1e-3, "kdv": 1e-3, "kuramoto-sivashinsky": None}
 
@@ -355,8 +357,7 @@ def main(argv=None) -> int:
     from pinnk.io import write_json, write_text
 
     md = Path(args.md)
-    js = md.with_suffix(".json")
-    rows = json.loads(js.read_text())["rows"] if js.exists() else {}
+    js, rows = read_rows(md)
     if args.render:
         write_text(md, render(rows))
         return 0

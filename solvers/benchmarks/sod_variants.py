@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from . import accuracy as A
+from . import read_rows
 from pinnk.benchmarks import add_threads_option, apply_threads
 
 MD = Path("docs/results/sod-variants.md")
@@ -153,17 +154,13 @@ def main(argv=None) -> int:
     from pinnk.io import write_json, write_text
 
     md = Path(args.md)
-    js = md.with_suffix(".json")
-    def load() -> dict:
-        return json.loads(js.read_text())["rows"] if js.exists() else {}
-
-    rows = load()
+    js, rows = read_rows(md)
     if not args.render:
         t0 = time.perf_counter()
         row = run_variant(args.damping, args.conservation, args.weighting, args.steps,
                           Path(args.out), args.viscosity, args.sampler, args.seed,
                           args.optimizer)
-        rows = load()  # rows written by variants that ran alongside this one
+        rows = read_rows(md)[1]  # rows written by variants that ran alongside this one
         rows[row["variant"]] = row
         print(f"[sod] {row['variant']}: {row['status']} error={row.get('error')} "
               f"shock={row.get('shock_x')} ({time.perf_counter() - t0:.0f} s)", flush=True)
