@@ -41,6 +41,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -582,7 +583,6 @@ def remeasure(target: Target, out_root: Path) -> dict:
     did not: the final network is rebuilt from the last run folder's checkpoint and measured
     as :func:`run_target` would have (the wall times are the trainer's, from ``metrics.json``)."""
     import problems
-    import solvers
     from solvers._train import CHECKPOINT, build_model, model_config
 
     run_dir = out_root / target.name
@@ -598,9 +598,9 @@ def remeasure(target: Target, out_root: Path) -> dict:
                         torch.Generator().manual_seed(0), dtype)
     ckpt = torch.load(dirs[-1] / CHECKPOINT, map_location="cpu", weights_only=False)
     model.load_state_dict(ckpt["model"])
-    stages = [solvers.TrainResult.__new__(solvers.TrainResult) for _ in dirs]
-    for r, d in zip(stages, dirs):
-        r.metrics = json.loads((d / "metrics.json").read_text())
+    # what _finish_row reads of each stage's TrainResult: its metrics, and the last one's model
+    stages = [SimpleNamespace(metrics=json.loads((d / "metrics.json").read_text()))
+              for d in dirs]
     stages[-1].model = model
     row = _new_row(target, run_dir, target.steps, smoke=False)
     row["date"] = time.strftime("%Y-%m-%d %H:%M",
