@@ -113,8 +113,8 @@ def test_accuracy_seeds_make_one_row_per_seed(tmp_path, monkeypatch):
 
     seen = []
 
-    def fake(target, out_root, steps=None):
-        seen.append((target.name, target.seed))
+    def fake(target, out_root, steps=None, device="cpu"):
+        seen.append((target.name, target.seed, device))
         return {"name": target.name, "status": "crashed", "message": "x", "meets": False,
                 "goal": target.goal, "output": target.output, "config": {}, "error": None}
 
@@ -122,6 +122,25 @@ def test_accuracy_seeds_make_one_row_per_seed(tmp_path, monkeypatch):
     monkeypatch.setattr(accuracy, "render", lambda rows, threads: "")
     md = tmp_path / "acc.md"
     assert accuracy.main(["--only", "poisson-1d-gn", "--seeds", "0", "2", "--md", str(md)]) == 0
-    assert seen == [("poisson-1d-gn", 0), ("poisson-1d-gn@seed2", 2)]
+    assert seen == [("poisson-1d-gn", 0, "cpu"), ("poisson-1d-gn@seed2", 2, "cpu")]
     rows = json.loads(md.with_suffix(".json").read_text())["rows"]
     assert sorted(rows) == ["poisson-1d-gn", "poisson-1d-gn@seed2"]
+    # rows trained on a GPU are kept apart from the CPU rows
+    seen.clear()
+    monkeypatch.setattr(accuracy.torch.cuda, "is_available", lambda: True)
+    assert accuracy.main(["--only", "poisson-1d-gn", "--seeds", "0", "2", "--md", str(md),
+                          "--device", "cuda"]) == 0
+    assert seen == [("poisson-1d-gn@cuda", 0, "cuda"), ("poisson-1d-gn@seed2@cuda", 2, "cuda")]
+    rows = json.loads(md.with_suffix(".json").read_text())["rows"]
+    assert sorted(rows) == ["poisson-1d-gn", "poisson-1d-gn@cuda", "poisson-1d-gn@seed2",
+                            "poisson-1d-gn@seed2@cuda"]
+
+
+def test_accuracy_rejects_an_unknown_device(tmp_path, capsys):
+    from solvers.benchmarks import accuracy
+
+    with pytest.raises(SystemExit) as exc:
+        accuracy.main(["--only", "poisson-1d-gn", "--device", "tpu", "--md",
+                       str(tmp_path / "a.md")])
+    assert exc.value.code == 2
+    assert "--device: expected cpu or cuda[:N], got 'tpu'" in capsys.readouterr().err

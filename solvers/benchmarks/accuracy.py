@@ -497,7 +497,8 @@ def meets(target: Target, m: dict) -> bool | None:
 
 
 # ------------------------------------------------------------------------------------ runs
-def run_target(target: Target, out_root: Path, steps: int | None = None) -> dict:
+def run_target(target: Target, out_root: Path, steps: int | None = None,
+               device: str = "cpu") -> dict:
     import problems
     import solvers
 
@@ -513,13 +514,13 @@ def run_target(target: Target, out_root: Path, steps: int | None = None) -> dict
             tr.steps = tr.step + 1
 
     run_dir = out_root / target.name
-    row = _new_row(target, run_dir, n_steps, smoke=steps is not None)
+    row = _new_row(target, run_dir, n_steps, smoke=steps is not None, device=device)
     cont = target.continuation
     if cont is not None:
         if budget is not None:
             raise ValueError(f"{target.name}: a continuation target has no wall-time budget")
     common = dict(weighting=target.weighting, optimizer=target.optimizer, points=target.points,
-                  resample_every=target.resample_every, sampler=target.sampler, device="cpu",
+                  resample_every=target.resample_every, sampler=target.sampler, device=device,
                   dtype=target.dtype, seed=target.seed, ntk_every=0,
                   model_options=target.model_options or None, export=False,
                   compile=target.compile)
@@ -611,14 +612,15 @@ def remeasure(target: Target, out_root: Path) -> dict:
                        time.perf_counter())
 
 
-def _new_row(target: Target, run_dir: Path, steps: int, smoke: bool) -> dict:
+def _new_row(target: Target, run_dir: Path, steps: int, smoke: bool,
+             device: str = "cpu") -> dict:
     """A row's identity and configuration record, before any result."""
     cfg = {"problem": target.problem, "params": target.params,
            "model_options": target.model_options, "weighting": target.weighting,
            "optimizer": target.optimizer, "steps": steps, "points": target.points,
            "resample_every": target.resample_every, "sampler": target.sampler,
            "compile": target.compile, "seed": target.seed, "dtype": target.dtype,
-           "device": "cpu", "threads": torch.get_num_threads(), "budget_s": target.budget_s}
+           "device": device, "threads": torch.get_num_threads(), "budget_s": target.budget_s}
     if target.continuation is not None:
         cfg["continuation"] = target.continuation
     return {"name": target.name, "goal": target.goal, "bound": target.bound,
@@ -646,6 +648,8 @@ def _config_text(cfg: dict) -> str:
     parts.append("points " + (json.dumps(cfg["points"]) if cfg["points"] else "defaults"))
     parts.append(f"resample_every {cfg['resample_every']}")
     parts.append(f"compile {cfg['compile']}, {cfg['dtype']}, seed {cfg['seed']}")
+    if cfg.get("device", "cpu") != "cpu":
+        parts.append(f"device {cfg['device']}")
     if cfg.get("budget_s"):
         parts.append(f"budget {cfg['budget_s']:.0f} s")
     if cfg.get("continuation"):
@@ -749,6 +753,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--md", default="docs/results/accuracy.md", help="the markdown table")
     ap.add_argument("--steps", type=int, default=None, help="override the steps (smoke test)")
+    ap.add_argument("--device", default="cpu",
+                    help="training device, cpu or cuda[:N] (rows NAME@DEVICE when not cpu)")
     ap.add_argument("--seeds", nargs="+", type=int, default=None,
                     help="run every selected target once per seed (rows NAME@seedS for seeds "
                          "other than the target's own)")
@@ -758,6 +764,10 @@ def main(argv=None) -> int:
     ap.add_argument("--render", action="store_true",
                     help="only rewrite the markdown from the JSON (no training)")
     args = ap.parse_args(argv)
+    if not (args.device == "cpu" or args.device.split(":")[0] == "cuda"):
+        ap.error(f"--device: expected cpu or cuda[:N], got {args.device!r}")
+    if args.device != "cpu" and not torch.cuda.is_available():
+        ap.error(f"--device: {args.device} was requested but CUDA is not available")
 
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -773,13 +783,15 @@ def main(argv=None) -> int:
     for name in names:
         t = BY_NAME[name]
         for seed in (args.seeds or [t.seed]):
-            runs.append(t if seed == t.seed else
-                        dataclasses.replace(t, seed=seed, name=f"{t.name}@seed{seed}"))
+            name = t.name if seed == t.seed else f"{t.name}@seed{seed}"
+            if args.device != "cpu":
+                name += f"@{args.device}"
+            runs.append(t if name == t.name else dataclasses.replace(t, seed=seed, name=name))
     for t in runs:
         name = t.name
         print(f"[accuracy] {name} ...", flush=True)
         row = (remeasure(t, Path(args.out)) if args.remeasure
-               else run_target(t, Path(args.out), args.steps))
+               else run_target(t, Path(args.out), args.steps, args.device))
         rows[name] = row
         print(f"[accuracy] {name}: {row['status']} error={row.get('error')} "
               f"meets={row.get('meets')} train_s={row.get('train_s')}", flush=True)
