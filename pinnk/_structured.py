@@ -290,7 +290,8 @@ class StructuredFeatures:
     def _prefer_materialized(self, l: int, other: "StructuredFeatures", counts: dict) -> bool:
         """Form layer l's Jacobian rows when that is cheaper than the stream products.
 
-        Per kernel entry, the rows cost w_out·w_in multiply-adds; the streams cost w_out per
+        Per kernel entry, the rows cost w_out·w_in multiply-adds (plus w_out for the bias
+        columns); the streams cost w_out per
         product of adjoint factors and w_in per product of activation factors — shared by the
         ``counts[pair]`` blocks of the layer that ask for it — plus about ``_HADAMARD`` for
         accumulating each stream pair. So the input layer of a low-dimensional problem and a
@@ -302,7 +303,14 @@ class StructuredFeatures:
             return sum(w / counts.get(_pair_key(x, y), 1) for x in X for y in Y)
 
         streams = cost(Aa, Ab, la.w_out) + cost(Ha, Hb, la.w_in) + _HADAMARD * len(Aa) * len(Ab)
-        return la.w_out * la.w_in < streams
+        rows = la.w_out * la.w_in
+        if la.train_b and self.A0s[l] is not None:
+            # the rows carry the bias columns too; the streams reuse the product of the primal
+            # streams for it when the bias factor is the primal stream itself
+            rows += la.w_out
+            if not (self.A0s[l] is Aa[0] and other.A0s[l] is Ab[0]):
+                streams += la.w_out / counts.get(_pair_key(self.A0s[l], other.A0s[l]), 1)
+        return rows < streams
 
     def rows(self) -> torch.Tensor:
         """The full Jacobian rows (n, P), parameters in ``model.parameters()`` order
