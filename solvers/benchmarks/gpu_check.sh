@@ -30,9 +30,9 @@ step() {  # step NAME SECONDS COMMAND...
     tail -n 6 "$out/$name.log"
 }
 
-step tests-cuda 150 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py \
+step tests-cuda 120 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py \
     tests/test_kernel_oracle.py tests/test_gauss_newton.py
-step ntk-cuda 120 python3 -m pinnk.benchmarks.ntk --device cuda --repeats 5
-step accuracy-cuda 170 python3 -m solvers.benchmarks.accuracy --device cuda \
+step ntk-cuda 100 python3 -m pinnk.benchmarks.ntk --device cuda --repeats 5
+step accuracy-cuda 150 python3 -m solvers.benchmarks.accuracy --device cuda \
     --only poisson-1d-gn euler-smooth-gn --md "$out/accuracy-cuda.md" --out /tmp/acc
-step suite 170 python3 -m pytest -q -p no:cacheprovider -n 14
+step suite 150 python3 -m pytest -q -p no:cacheprovider -n 14
