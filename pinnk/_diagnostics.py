@@ -30,7 +30,7 @@ def spectrum(model: torch.nn.Module, terms: Sequence[Term], weights: Any = None,
 
 def summarize(values: torch.Tensor) -> dict:
     """Mean and the 5/25/50/75/95th percentiles of a 1-D tensor (NaNs dropped)."""
-    v = values.detach().double().flatten()
+    v = values.detach().double().flatten().cpu()  # a handful of numbers: summarised on the host
     v = v[torch.isfinite(v)]
     if v.numel() == 0:
         return {"mean": float("nan"), **{f"p{p}": float("nan") for p in PERCENTILES}}

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ._io import atomic_path
-from ._validation import check_int
+from ._validation import check_int, on_host
 
 __all__ = ["MeshDomain", "export_solution"]
 
@@ -84,6 +84,7 @@ class MeshDomain:
     and device.
     """
 
+    @on_host
     def __init__(self, mesh: Any, *, dim: int | None = None):
         import meshio
 
@@ -208,6 +209,7 @@ class MeshDomain:
         return (V * self.volumes[:, None]).sum(0) / self.volumes.sum()
 
     # --------------------------------------------------------------------------- sampling
+    @on_host
     def sample(self, n: int, generator: Seed = None, *, dtype: torch.dtype | None = None,
                device: Any = None) -> torch.Tensor:
         """n points uniform in the domain, shape (n, d), ``dtype`` (default torch's default).
@@ -222,6 +224,7 @@ class MeshDomain:
         x = (lam[:, :, None] * self.vertices[self.simplices[idx]]).sum(1)
         return x.to(dtype=dtype or torch.get_default_dtype(), device=device)
 
+    @on_host
     def sample_boundary(self, n: int, generator: Seed = None, *,
                         dtype: torch.dtype | None = None,
                         device: Any = None) -> tuple[torch.Tensor, torch.Tensor]:

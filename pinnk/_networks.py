@@ -11,7 +11,7 @@ from torch import nn
 
 from ._activations import _ACTIVATIONS, Activation, activation_names, get_activation  # noqa: F401
 from ._jets import JetFamily, compose, family, function_series, transform_series
-from ._validation import check_float, check_int
+from ._validation import check_float, check_int, default_device, draw_device
 
 # ------------------------------------------------------------------------------------ embeddings
 class FourierFeatures(nn.Module):
@@ -28,7 +28,9 @@ class FourierFeatures(nn.Module):
         in_dim = check_int(in_dim, "in_dim", minimum=1)
         features = check_int(features, "features", minimum=1)
         scale = check_float(scale, "scale", positive=True)
-        b = torch.randn(features, in_dim, generator=generator, dtype=dtype) * scale
+        # drawn where the generator lives, then placed like any new tensor (the default device)
+        b = torch.randn(features, in_dim, generator=generator, dtype=dtype,
+                        device=draw_device(generator)).to(default_device()) * scale
         self.register_buffer("B", b)
         self.keep_input = bool(keep_input)
         self.in_dim = in_dim
@@ -218,7 +220,11 @@ class MLP(nn.Module):
         self.biases = nn.ParameterList()
         self.weight_scales: list[float] = []
         self.bias_scales: list[float] = []
-        factory = {"dtype": dtype, "device": device}
+        # drawn where the generator lives (so a seed gives the same network on every device),
+        # then placed on ``device`` (default: torch's default device)
+        home = device if device is not None else default_device()
+        factory = {"dtype": dtype,
+                   "device": draw_device(generator) if generator is not None else home}
         for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
             w = torch.empty(fan_out, fan_in, **factory)
             b = torch.empty(fan_out, **factory)
@@ -233,8 +239,8 @@ class MLP(nn.Module):
                 b.normal_(0.0, 1.0, generator=generator)
                 self.weight_scales.append(self.sigma_w / math.sqrt(fan_in))
                 self.bias_scales.append(self.sigma_b)
-            self.weights.append(nn.Parameter(w))
-            self.biases.append(nn.Parameter(b))
+            self.weights.append(nn.Parameter(w.to(home)))
+            self.biases.append(nn.Parameter(b.to(home)))
 
     @property
     def activation_name(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ._terms import Term
-from ._validation import as_points, check_int
+from ._validation import as_points, check_int, on_host
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Box:
     def dim(self) -> int:
         return len(self.lower)
 
+    @on_host
     def sample(self, n: int, generator: torch.Generator | None = None,
                dtype: torch.dtype | None = None, *, device: Any = None) -> torch.Tensor:
         """n points uniform in the box, shape (n, d), ``dtype`` (default torch's default) on
@@ -41,6 +42,7 @@ class Box:
         x = lo + (hi - lo) * torch.rand(n, self.dim, generator=generator, dtype=lo.dtype)
         return x.to(device=device) if device is not None else x
 
+    @on_host
     def sample_boundary(self, n: int, generator: torch.Generator | None = None,
                         dtype: torch.dtype | None = None, *,
                         device: Any = None) -> tuple[torch.Tensor, torch.Tensor]:

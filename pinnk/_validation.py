@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import numbers
 import os
@@ -231,3 +233,38 @@ def check_memory(need: float, device: torch.device, name: str, what: str, hint: 
     if total is not None and need > total:
         raise ValueError(f"{name}: {what} needs at least {format_bytes(need)}, more than the "
                          f"{format_bytes(total)} of memory on {device.type}; {hint}")
+
+
+# ------------------------------------------------------------------ the global default device
+def default_device() -> torch.device:
+    """The device torch's factory functions use now (``torch.set_default_device``; DeepXDE's
+    PyTorch backend makes it CUDA on import where a GPU is present)."""
+    return torch.empty(0).device
+
+
+def draw_device(generator: torch.Generator | None) -> torch.device:
+    """The device a random draw from ``generator`` runs on: the generator's own, and the CPU
+    (torch's global CPU generator) for None — never the global default device, so that a seeded
+    draw gives the same numbers whatever that is."""
+    return torch.device("cpu") if generator is None else generator.device
+
+
+def host_factories():
+    """A context in which torch's factory functions create CPU tensors, as they do by default.
+
+    pinnk draws its samples and builds its bookkeeping tensors on the CPU and moves what the
+    model needs to the model's device; under a non-CPU global default device (DeepXDE sets one
+    on import) the context keeps that so. Where the default is the CPU already it is a no-op
+    (a device context intercepts every torch call)."""
+    if default_device().type == "cpu":
+        return contextlib.nullcontext()
+    return torch.device("cpu")
+
+
+def on_host(fn):
+    """Decorator: run ``fn`` inside :func:`host_factories`."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with host_factories():
+            return fn(*args, **kwargs)
+    return wrapper

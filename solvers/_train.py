@@ -19,7 +19,7 @@ import torch
 import pinnk
 from pinnk import diagnostics as diag
 from pinnk import io as pio
-from pinnk._validation import check_int
+from pinnk._validation import check_int, on_host
 from pinnk.weighting import Fixed, Weighting, from_spec
 
 from ._optim import Adam, optimizer_from_spec
@@ -170,6 +170,7 @@ def _plain(obj):
 class Trainer:
     """One training run of a :class:`pinnk.Problem` (see :func:`train` for the arguments)."""
 
+    @on_host
     def __init__(self, problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
                  weighting: Weighting | str | None = None, optimizer: Any = None,
                  steps: int | None = None, points: int | Mapping | None = None,
@@ -350,6 +351,7 @@ class Trainer:
         return f"training stopped; the last good checkpoint (step {self.checkpoint_step}) is kept"
 
     @checkpoint_errors
+    @on_host
     def load_checkpoint(self, path: str | Path | None = None) -> None:
         """Restore a run from its checkpoint (default: ``out/checkpoint.pt``).
 
@@ -464,6 +466,7 @@ class Trainer:
         st = self.stepper
         return st.lr_at(self.step) if hasattr(st, "lr_at") else st.lr()
 
+    @on_host
     def run(self) -> TrainResult:
         """Train from the current step to ``steps``; write outputs; return a :class:`TrainResult`.
 

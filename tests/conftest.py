@@ -1,3 +1,4 @@
+import os
 import signal
 import sys
 from pathlib import Path
@@ -8,6 +9,22 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+#: torch's global default device during every test: the CPU, or what PINNK_TEST_DEFAULT_DEVICE
+#: says (``cuda``: the tests of the DeepXDE bridge as a DeepXDE user on a GPU runs them).
+DEFAULT_DEVICE = os.environ.get("PINNK_TEST_DEFAULT_DEVICE", "cpu")
+
+
+@pytest.fixture(autouse=True)
+def _default_device():
+    """Every test starts with torch's default device set to ``DEFAULT_DEVICE``. Importing DeepXDE
+    (which the interop tests do at collection) makes CUDA the process-wide default where a GPU
+    is present (``torch.set_default_device("cuda")`` in its PyTorch backend); the tests choose
+    their devices explicitly."""
+    torch.set_default_device(None if DEFAULT_DEVICE == "cpu" else DEFAULT_DEVICE)
+    yield
+    torch.set_default_device(None)
 
 
 @pytest.fixture

@@ -131,7 +131,11 @@ TRAIN = dict(points=32, model_options={"width": 16, "depth": 2}, export=False, l
     dict(weighting="trace:every=5", ntk_every=8, probe_points=8, optimizer="adam:lr=1e-2",
          resample_every=7),
     dict(optimizer="adam+gn:lr=1e-2,switch=12", dtype="float64", ntk_every=0),
-], ids=["adam-trace-diagnostics", "adam+gn"])
+    dict(optimizer="adam+gn:lr=1e-2,switch=12,gn_kernel_points=20", dtype="float64",
+         weighting="causal:epsilon=1,chunks=4+trace:every=5", ntk_every=0, resample_every=7),
+    dict(optimizer="adam+lbfgs:lr=1e-2,switch=12", sampler="rad", resample_every=5,
+         weighting="gradnorm:every=3", ntk_every=7, probe_points=8),
+], ids=["adam-trace-diagnostics", "adam+gn", "causal-gn-subset", "rad-gradnorm-lbfgs"])
 def test_training_on_cuda_resumes_exactly(tmp_path, opts):
     problem = problems.get("convection", beta=1.0)
     a = train(problem, out=tmp_path / "a", checkpoint_every=4, **TRAIN, **opts)
@@ -158,3 +162,45 @@ def test_cli_trains_on_cuda(capsys, tmp_path):
     assert cfg["device"].startswith("cuda")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["steps"] == 30
+
+
+def test_report_sweeps_on_cuda(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "report", "weights", "poisson-1d", "--grid", "0.1:10:2",
+                           "--steps", "20", "--points", "residual=32", "--trace",
+                           "trace:every=10", "--device", "cuda", "--quiet", "--out",
+                           tmp_path / "rep")
+    assert code == 0, err
+    assert (tmp_path / "rep" / "report.html").exists()
+
+
+@pytest.fixture
+def cuda_default():
+    """CUDA as torch's global default device, as importing DeepXDE makes it on a GPU machine."""
+    torch.set_default_device("cuda")
+    yield
+    torch.set_default_device(None)
+
+
+def test_a_cuda_default_device_changes_no_draw_and_no_result(cuda_default, tmp_path):
+    net = pinnk.MLP(2, 2, [8, 7], generator=torch.Generator().manual_seed(5),
+                    dtype=torch.float64)
+    assert next(net.parameters()).device.type == "cuda"  # placed like any new tensor
+    box = pinnk.Box([0.0, -1.0], [1.0, 2.0])
+    x = box.sample(16, torch.Generator().manual_seed(1), torch.float64)
+    xb, nb = box.sample_boundary(16, torch.Generator().manual_seed(1), torch.float64)
+    gpu = train(problems.get("convection", beta=1.0), **{**TRAIN, "steps": 12},
+                optimizer="adam+gn:lr=1e-2,switch=6,gn_kernel_points=20", dtype="float64",
+                ntk_every=4, probe_points=8)
+    torch.set_default_device(None)
+    ref = pinnk.MLP(2, 2, [8, 7], generator=torch.Generator().manual_seed(5),
+                    dtype=torch.float64)
+    for a, b in zip(net.parameters(), ref.parameters()):  # the same numbers from the same seed
+        assert torch.equal(a.cpu(), b)
+    assert torch.equal(x.cpu(), box.sample(16, torch.Generator().manual_seed(1), torch.float64))
+    xb2, nb2 = box.sample_boundary(16, torch.Generator().manual_seed(1), torch.float64)
+    assert torch.equal(xb.cpu(), xb2) and torch.equal(nb.cpu(), nb2)
+    cpu_default = train(problems.get("convection", beta=1.0), **{**TRAIN, "steps": 12},
+                        optimizer="adam+gn:lr=1e-2,switch=6,gn_kernel_points=20",
+                        dtype="float64", ntk_every=4, probe_points=8)
+    assert gpu.metrics["relative_l2"] == pytest.approx(cpu_default.metrics["relative_l2"],
+                                                       rel=1e-6)

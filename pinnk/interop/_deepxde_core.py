@@ -27,10 +27,11 @@ Seed = torch.Generator | int | None
 # ------------------------------------------------------------------------------------ helpers
 def _seed_from(generator: Seed, name: str = "generator") -> int:
     """A 32-bit numpy seed drawn from a torch.Generator, an int, or torch's global RNG."""
-    if generator is None:
-        return int(torch.randint(0, 2**32 - 1, (1,)))
+    if generator is None:  # the CPU's global generator, whatever the default device
+        return int(torch.randint(0, 2**32 - 1, (1,), device="cpu"))
     if isinstance(generator, torch.Generator):
-        return int(torch.randint(0, 2**32 - 1, (1,), generator=generator))
+        return int(torch.randint(0, 2**32 - 1, (1,), generator=generator,
+                                 device=generator.device))
     if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
         if int(generator) < 0:
             raise ValueError(f"{name}: expected a non-negative int seed, got {int(generator)}")

@@ -13,7 +13,7 @@ from typing import Any
 from .._gauss_newton import GaussNewtonSystem
 from .._levenberg import LevenbergMarquardt
 from .._terms import Term
-from .._validation import check_float, check_int
+from .._validation import check_float, check_int, draw_device
 from ._deepxde_core import dde, np, torch
 from ._deepxde_terms import Loss, LossCache, check_model, dtype_device
 
@@ -165,7 +165,8 @@ class GaussNewton:
             if m is None or n <= m:
                 out.append(loss.term())
             else:
-                idx = torch.randperm(n, generator=self.generator)[:m]
+                idx = torch.randperm(n, generator=self.generator,
+                                     device=draw_device(self.generator))[:m]
                 # a subset term's mean over its m rows stands for the whole term's mean
                 out.append(loss.rows(idx.to(loss.points.device)))
         return out

@@ -244,7 +244,7 @@ class Interface2DOperator(Operator):
     def apply(self, f: Callable, x: torch.Tensor) -> torch.Tensor:
         idx = nearest_rows(x, self.table)
         if not _is_transformed(x):
-            gap = (x - self.table.to(x.dtype)[idx].to(x.device)).abs().max()
+            gap = (x - self.table.to(dtype=x.dtype, device=x.device)[idx]).abs().max()
             if float(gap) > 1e-9 * (1.0 + float(self.table.abs().max())):
                 raise ValueError(f"{self.name}: an Interface2DBC pairs the points of its two "
                                  f"edges as DeepXDE sampled them; it can only be evaluated at "

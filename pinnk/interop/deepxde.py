@@ -58,7 +58,7 @@ from ._deepxde_terms import (
 )
 from .._kernel import Kernel, jacobian_rows
 from .._terms import Term
-from .._validation import as_points, check_int
+from .._validation import as_points, check_int, draw_device
 
 __all__ = [
     "Geometry", "PDEOperator", "terms", "kernel", "trace_weights", "angles", "TraceWeights",
@@ -419,7 +419,8 @@ class TraceWeights(dde.callbacks.Callback):
             if self.max_points is None or n <= self.max_points:
                 out.append(loss.term())
             else:
-                idx = torch.randperm(n, generator=self.generator)[:self.max_points]
+                idx = torch.randperm(n, generator=self.generator,
+                                     device=draw_device(self.generator))[:self.max_points]
                 out.append(loss.rows(idx.to(loss.points.device)))
         return out
 

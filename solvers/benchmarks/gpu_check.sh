@@ -5,7 +5,9 @@
 #    an exact resume on the GPU against the CPU) and the oracle tests;
 # 2. the NTK benchmark on CUDA (structured against Jacobian, side by side);
 # 3. Gauss–Newton accuracy targets trained on CUDA;
-# 4. the whole suite with CUDA present (the CPU-only checks skip themselves).
+# 4. the whole suite with CUDA present (the CPU-only checks skip themselves), and the DeepXDE
+#    bridge's tests with CUDA as torch's default device (as DeepXDE sets it on import).
+# NTK=0 skips the benchmark; ACC="NAME ..." and ACC_LIMIT=SECONDS choose the accuracy targets.
 # Packages the machine lacks (deepxde, meshio, ...) are installed from wheels in .whl/ if
 # present. Each step has its own time limit; logs go to OUTDIR.
 set -u
@@ -30,9 +32,14 @@ step() {  # step NAME SECONDS COMMAND...
     tail -n 6 "$out/$name.log"
 }
 
-step tests-cuda 120 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py \
+step tests-cuda 90 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py \
     tests/test_kernel_oracle.py tests/test_gauss_newton.py
-step ntk-cuda 100 python3 -m pinnk.benchmarks.ntk --device cuda --repeats 5
-step accuracy-cuda 150 python3 -m solvers.benchmarks.accuracy --device cuda \
-    --only poisson-1d-gn euler-smooth-gn --md "$out/accuracy-cuda.md" --out /tmp/acc
-step suite 150 python3 -m pytest -q -p no:cacheprovider -n 14
+# the DeepXDE bridge as a DeepXDE user on a GPU runs it: CUDA as torch's default device
+step interop-cuda-default 80 env PINNK_TEST_DEFAULT_DEVICE=cuda python3 -m pytest -q \
+    -p no:cacheprovider tests/interop
+step suite 130 python3 -m pytest -q -p no:cacheprovider -n 14
+if [ "${NTK:-1}" = 1 ]; then
+    step ntk-cuda 100 python3 -m pinnk.benchmarks.ntk --device cuda --repeats 5
+fi
+step accuracy-cuda "${ACC_LIMIT:-150}" python3 -m solvers.benchmarks.accuracy --device cuda \
+    --only ${ACC:-poisson-1d-gn euler-smooth-gn} --md "$out/accuracy-cuda.md" --out /tmp/acc
