@@ -16,13 +16,23 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 DEFAULT_DEVICE = os.environ.get("PINNK_TEST_DEFAULT_DEVICE", "cpu")
 
 
+def _pin_default_device():
+    torch.set_default_device(None if DEFAULT_DEVICE == "cpu" else DEFAULT_DEVICE)
+
+
+def pytest_collectstart(collector):
+    """The module-level code of every test module (its tensors, networks, cases) runs under the
+    pinned default device too: a module collected earlier may have imported DeepXDE."""
+    _pin_default_device()
+
+
 @pytest.fixture(autouse=True)
 def _default_device():
     """Every test starts with torch's default device set to ``DEFAULT_DEVICE``. Importing DeepXDE
     (which the interop tests do at collection) makes CUDA the process-wide default where a GPU
     is present (``torch.set_default_device("cuda")`` in its PyTorch backend); the tests choose
     their devices explicitly."""
-    torch.set_default_device(None if DEFAULT_DEVICE == "cpu" else DEFAULT_DEVICE)
+    _pin_default_device()
     yield
     torch.set_default_device(None)
 

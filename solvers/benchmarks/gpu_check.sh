@@ -37,7 +37,8 @@ step tests-cuda 90 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py \
 # the DeepXDE bridge as a DeepXDE user on a GPU runs it: CUDA as torch's default device
 step interop-cuda-default 80 env PINNK_TEST_DEFAULT_DEVICE=cuda python3 -m pytest -q \
     -p no:cacheprovider tests/interop
-step suite 130 python3 -m pytest -q -p no:cacheprovider -n 14
+# -v: each result is logged as it comes, so a run cut by its limit still names its failures
+step suite 130 python3 -m pytest -v -rfE --tb=line -p no:cacheprovider -n 14
 if [ "${NTK:-1}" = 1 ]; then
     step ntk-cuda 100 python3 -m pinnk.benchmarks.ntk --device cuda --repeats 5
 fi
