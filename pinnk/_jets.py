@@ -91,8 +91,7 @@ def product(fam: JetFamily, a: Sequence, b: Sequence, min_degree: int = 0) -> li
         for j, k in fam.splits[i]:
             if a[j] is None or b[k] is None:
                 continue
-            t = a[j] * b[k]
-            acc = t if acc is None else acc + t
+            acc = a[j] * b[k] if acc is None else torch.addcmul(acc, a[j], b[k])
         out[i] = acc
     return out
 
@@ -123,9 +122,9 @@ def compose(fam: JetFamily, z: Sequence, derivs: Sequence, with_derivative: bool
             p = power[i]
             if p is None:
                 continue
-            h[i] = c * p if h[i] is None else h[i] + c * p
+            h[i] = c * p if h[i] is None else torch.addcmul(h[i], c, p)
             if with_derivative:
-                s1[i] = c1 * p if s1[i] is None else s1[i] + c1 * p
+                s1[i] = c1 * p if s1[i] is None else torch.addcmul(s1[i], c1, p)
     return (h, s1) if with_derivative else h
 
 

@@ -329,9 +329,14 @@ class Kernel:
         offs = [0]
         for n in self.sizes:
             offs.append(offs[-1] + n)
+        unit = weights is None
         for a in range(len(self.terms)):
             for i in range(len(self.terms)):
-                M[offs[a]:offs[a + 1], offs[i]:offs[i + 1]] = w[i] * self.block(a, i)
+                dst = M[offs[a]:offs[a + 1], offs[i]:offs[i + 1]]
+                if unit:
+                    dst.copy_(self.block(a, i))
+                else:
+                    torch.mul(self.block(a, i), w[i], out=dst)
         return M
 
     def eigvalsh(self, weights: Any = None) -> torch.Tensor:

@@ -313,9 +313,13 @@ class MLP(nn.Module):
             cw, cb = self.weight_scales[l], self.bias_scales[l]
             Wt = W.T if cw == 1.0 else cw * W.T
             live = [i for i in range(F) if h[i] is not None]
-            # one matrix product for all coefficients; unbind/stack (not slicing) keep the
-            # backward pass to one copy per layer
-            Z = [h[0] @ Wt] if len(live) == 1 else (torch.stack([h[i] for i in live]) @ Wt).unbind(0)
+            # with gradients: one matrix product for all coefficients (unbind/stack, not
+            # slicing, keep the backward pass to one copy per layer); without: one product per
+            # coefficient, which saves the copy into the stack
+            if len(live) == 1 or not torch.is_grad_enabled():
+                Z = [h[i] @ Wt for i in live]
+            else:
+                Z = (torch.stack([h[i] for i in live]) @ Wt).unbind(0)
             z: list = [None] * F
             for i, t in zip(live, Z):
                 z[i] = t

@@ -242,7 +242,7 @@ def gram_many(jobs: list) -> None:
             fa._gram_layer(l, fb, out, off, pool, plan is None)
     for (fa, fb, out), off in zip(jobs, offs):
         if off is not None:
-            out += off + off.T
+            out.add_(off).add_(off.T)
 
 
 class StructuredFeatures:
@@ -450,10 +450,7 @@ def _adjoint_basis(model: MLP, fam, record: list, dtype, device) -> list:
         W = model.weights[l]
         Wc = W if cw == 1.0 else cw * W
         live = [i for i, t in enumerate(delta) if t is not None]
-        if len(live) == 1:
-            G = [delta[live[0]] @ Wc]
-        else:
-            G = (torch.stack([delta[i] for i in live]) @ Wc).unbind(0)
+        G = [delta[i] @ Wc for i in live]
         g: list = [None] * F
         for i, t in zip(live, G):
             g[i] = t
