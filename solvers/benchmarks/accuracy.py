@@ -623,9 +623,15 @@ def _new_row(target: Target, run_dir: Path, steps: int, smoke: bool,
            "device": device, "threads": torch.get_num_threads(), "budget_s": target.budget_s}
     if target.continuation is not None:
         cfg["continuation"] = target.continuation
-    return {"name": target.name, "goal": target.goal, "bound": target.bound,
+    extra = {}
+    if device != "cpu":
+        extra = {"gpu": torch.cuda.get_device_name(torch.device(device)),
+                 "torch": torch.__version__}
+    return {**extra, "name": target.name, "goal": target.goal, "bound": target.bound,
             "output": target.output, "metric": target.metric, "shock_tol": target.shock_tol,
-            "config": cfg, "chosen": target.chosen, "smoke": smoke, "run_dir": str(run_dir),
+            "config": cfg, "smoke": smoke, "run_dir": str(run_dir),
+            "chosen": target.chosen if device == "cpu" else
+            f"The configuration of {target.name.split('@')[0]} (above), trained on the GPU.",
             "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
@@ -673,6 +679,13 @@ def _meets_text(row: dict) -> str:
     return "report" if m is None and row.get("status") == "ok" else ("yes" if m else "no")
 
 
+def _gpu_note(rows: dict) -> str:
+    """The GPU and torch build the ``@cuda`` rows ran on, as their rows recorded them."""
+    seen = sorted({f"{r.get('gpu', 'GPU')}, torch {r.get('torch', '?')}" for r in rows.values()
+                   if r.get("config", {}).get("device", "cpu") != "cpu"})
+    return "; ".join(seen)
+
+
 def render(rows: dict, threads: int) -> str:
     order = [t.name for t in TARGETS] + sorted(set(rows) - set(BY_NAME))
     lines = [
@@ -687,6 +700,10 @@ def render(rows: dict, threads: int) -> str:
         "each on one thread of the 2 cores (the other core busy with another benchmark), so "
         "their wall times are those of a shared machine, not of a run alone.",
         "",
+        *([f"Rows named `NAME@cuda` ran on a GPU ({_gpu_note(rows)}) with "
+           "`--device cuda`, as part of `solvers/benchmarks/gpu_check.sh`.", ""]
+          if any(r.get("config", {}).get("device", "cpu") != "cpu" for r in rows.values())
+          else []),
         "| target | goal | measured | meets | wall time | steps | configuration |",
         "|---|---|---|---|---|---|---|",
     ]
