@@ -11,7 +11,7 @@ def dde_errors(model):
     data, net = model.data, model.net
     X = data.train_x
     starts = np.cumsum([0] + list(data.num_bcs)).astype(int)
-    x = torch.as_tensor(X).requires_grad_(True)
+    x = torch.as_tensor(X, device=next(net.parameters()).device).requires_grad_(True)
     y = net(x)
     dde.grad.clear()
     out = []

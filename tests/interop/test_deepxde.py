@@ -50,7 +50,7 @@ def _dde_residuals(model):
     starts = np.cumsum([0] + data.num_bcs)
 
     def run():
-        x = torch.as_tensor(X).requires_grad_(True)
+        x = torch.as_tensor(X, device=next(net.parameters()).device).requires_grad_(True)
         y = net(x)
         dde.grad.clear()
         out = [_pde(x, y)[starts[-1]:, 0]]
@@ -119,7 +119,7 @@ def test_geometry_sampling_reproducible_and_normals(f64):
     c = g.sample(50, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     assert a.shape == (50, 2) and a.dtype == torch.float64
     assert torch.equal(a, b) and not torch.equal(a, c)
-    assert bool(torch.as_tensor(geom.inside(a.numpy())).all())
+    assert bool(torch.as_tensor(geom.inside(a.cpu().numpy())).all())
     state = np.random.get_state()[1].copy()
     xb, nb = g.sample_boundary(40, generator=7, dtype=torch.float64)
     assert np.array_equal(np.random.get_state()[1], state)  # numpy's global RNG restored
@@ -127,8 +127,8 @@ def test_geometry_sampling_reproducible_and_normals(f64):
     assert torch.equal(xb, xb2)
     assert torch.allclose(nb.norm(dim=1), torch.ones(40, dtype=torch.float64))
     eps = 1e-3
-    assert not bool(torch.as_tensor(geom.inside((xb + eps * nb).numpy())).any())
-    assert bool(torch.as_tensor(geom.inside((xb - eps * nb).numpy())).all())
+    assert not bool(torch.as_tensor(geom.inside((xb + eps * nb).cpu().numpy())).any())
+    assert bool(torch.as_tensor(geom.inside((xb - eps * nb).cpu().numpy())).all())
     # a Neumann term with the normal field: the jacobian kernel path uses the lookup table
     net = pinnk.MLP(2, 1, 8, 2, dtype=torch.float64)
     term = pinnk.Term("flux", pinnk.ops.directional(g.normal_field(xb)), xb,

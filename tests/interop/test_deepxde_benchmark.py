@@ -22,7 +22,8 @@ def test_every_problem_builds_and_its_terms_match_deepxde_losses():
         ts = pdx.terms(model)
         losses = model.outputs_losses_train(model.data.train_x, model.data.train_y, None)[1]
         ours = torch.stack([(t.residual(model.net) ** 2).mean() for t in ts]).detach()
-        assert np.allclose(ours.numpy(), losses.detach().numpy(), rtol=1e-4, atol=0), name
+        assert np.allclose(ours.cpu().numpy(), losses.detach().cpu().numpy(), rtol=1e-4,
+                           atol=0), name
 
 
 def test_benchmark_runs(capsys):

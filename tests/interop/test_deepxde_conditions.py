@@ -66,12 +66,13 @@ def _right(x, on):
     return on and dde.utils.isclose(x[0], 1)
 
 
-def _robin_reads_x(X, y):
-    return y * torch.as_tensor(np.cos(X)) + torch.as_tensor(X ** 2)
+def _robin_reads_x(X, y):  # (numpy X as DeepXDE hands it over, on the device of y)
+    return y * torch.as_tensor(np.cos(X), device=y.device) + torch.as_tensor(X ** 2,
+                                                                              device=y.device)
 
 
 def _operator_reads_x(x, y, X):
-    return dde.grad.jacobian(y, x) - torch.as_tensor(np.sin(X))
+    return dde.grad.jacobian(y, x) - torch.as_tensor(np.sin(X), device=y.device)
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,8 @@ def model_xt():
                               component=1),
            dde.icbc.DirichletBC(geomtime, lambda x: 0, lambda x, on: on),
            dde.icbc.RobinBC(geomtime,
-                            lambda X, y: -2 * y[:, 0:1] + torch.as_tensor(X[:, 1:2]),
+                            lambda X, y: -2 * y[:, 0:1]
+                            + torch.as_tensor(X[:, 1:2], device=y.device),
                             lambda x, on: on, component=1),
            dde.icbc.PeriodicBC(geomtime, 0, _x_is_1, derivative_order=1, component=1),
            dde.icbc.OperatorBC(geomtime, lambda x, y, _: dde.grad.jacobian(y, x, i=0, j=1),
@@ -234,7 +236,8 @@ def test_angles_with_point_sets(model_1d, model_xt):
     want = ref(lambda: net(pts).gather(1, comp[:, None])[:, 0], lambda: pde1.residual(net))
     assert rel_err(pdx.angles(model_xt, "bc6", "pde1"), want) <= TOL
     # at given points, labels are not needed: the PointSetBC's gradient is that of u_c there
-    x = torch.tensor([[0.1, 0.2], [0.9, 0.4]], dtype=torch.float64)
+    x = torch.tensor([[0.1, 0.2], [0.9, 0.4]], dtype=torch.float64,
+                     device=next(net.parameters()).device)
     pde0x = pdx.terms(model_xt, {"pde0": x})[0]
     want = ref(lambda: net(x)[:, 1], lambda: pde0x.residual(net))
     assert rel_err(pdx.angles(model_xt, "bc7", "pde0", x), want) <= TOL
