@@ -268,6 +268,20 @@ TARGETS += [
                "at 6e-4 is 1.9e-2, too close to the bound).",
     ),
     Target(
+        name="sod-gn-rad",
+        goal="ρ(x, 0.2) ≤ 2e-2 with the shock within 0.005 of 0.8504; whole-grid ρ ≤ 8.6e-3",
+        problem="sod", params={"t_end": 0.2}, output="rho", bound=2e-2,
+        weighting="fixed", optimizer="gn", steps=0, dtype="float64",
+        metric="final_time", shock_tol=0.005, points=_SOD_POINTS, resample_every=10,
+        sampler="rad:k=1,c=1,candidates=4", model_options=_SOD_NET,
+        continuation={"parameter": "viscosity",
+                      "values": [0.02, 0.01, 0.005, 0.0025, 0.00125, 0.0006, 0.0003],
+                      "steps": [60, 60, 80, 100, 150, 200, 250]},
+        chosen="sod-gn-fine with residual-adaptive points (RAD, k = 1, c = 1, 4 candidates per "
+               "kept point) drawn every 10 steps instead of uniform ones, the whole system each "
+               "step: points where the viscous residuals are large, at the shock and the contact.",
+    ),
+    Target(
         name="lax-gn", goal="report ρ(x, 0.14) and the whole-grid ρ error",
         problem="lax", params={}, output="rho", bound=math.inf, report_only=True,
         weighting="fixed", optimizer="gn", steps=0, dtype="float64",
