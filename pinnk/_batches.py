@@ -30,7 +30,7 @@ import torch
 
 from ._kernel import Kernel
 from ._terms import Term
-from ._validation import check_int, model_dtype_device
+from ._validation import check_int, model_dtype_device, random_permutation
 
 
 def _check_term(term: Any) -> Term:
@@ -162,15 +162,10 @@ class BatchStrategy:
         idx = self._pick(model, term, b, generator, anchor, cosines, implementation)
         return idx.to(device=device, dtype=torch.int64)
 
-    @staticmethod
-    def _random(n: int, generator: torch.Generator | None) -> torch.Tensor:
-        dev = generator.device if generator is not None else "cpu"
-        return torch.randperm(n, generator=generator, device=dev).cpu()
-
     def _first(self, n, generator, anchor) -> int:
         if anchor is not None:
             return anchor
-        return int(self._random(n, generator)[0])
+        return int(random_permutation(n, generator)[0])
 
     def _pick(self, model, term, b, generator, anchor, cosines, implementation) -> torch.Tensor:
         raise NotImplementedError
@@ -187,7 +182,7 @@ class Normal(BatchStrategy):
     def _pick(self, model, term, b, generator, anchor, cosines, implementation):
         n = term.n
         first = self._first(n, generator, anchor)
-        perm = self._random(n, generator)
+        perm = random_permutation(n, generator)
         rest = perm[perm != first][:b - 1]
         return torch.cat([torch.tensor([first]), rest])
 

@@ -249,6 +249,12 @@ def draw_device(generator: torch.Generator | None) -> torch.device:
     return torch.device("cpu") if generator is None else generator.device
 
 
+def random_permutation(n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """A random permutation of range(n), int64 on the CPU, drawn on :func:`draw_device` (so a
+    seed gives the same permutation whatever the default device is)."""
+    return torch.randperm(n, generator=generator, device=draw_device(generator)).cpu()
+
+
 def host_factories():
     """A context in which torch's factory functions create CPU tensors, as they do by default.
 

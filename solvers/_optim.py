@@ -21,7 +21,7 @@ import torch
 
 import pinnk
 from pinnk._levenberg import LevenbergMarquardt
-from pinnk._validation import check_float, check_int, draw_device
+from pinnk._validation import check_float, check_int, random_permutation
 
 
 class Optimizer:
@@ -344,8 +344,7 @@ class _GaussNewtonStepper(Stepper):
                 out_t.append(t)
                 out_c.append(c)
                 continue
-            idx = torch.randperm(t.n, generator=self.gen,
-                                 device=draw_device(self.gen))[:m].to(t.points.device)
+            idx = random_permutation(t.n, self.gen)[:m].to(t.points.device)
             target = t.target_values()
             sub = t.with_points(t.points[idx], target=None if target is None else target[idx])
             out_t.append(sub)

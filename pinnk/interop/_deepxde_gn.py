@@ -13,9 +13,9 @@ from typing import Any
 from .._gauss_newton import GaussNewtonSystem
 from .._levenberg import LevenbergMarquardt
 from .._terms import Term
-from .._validation import check_float, check_int, draw_device
+from .._validation import check_float, check_int
 from ._deepxde_core import dde, np, torch
-from ._deepxde_terms import Loss, LossCache, check_model, dtype_device
+from ._deepxde_terms import Loss, LossCache, check_model, dtype_device, loss_terms
 
 __all__ = ["GaussNewton"]
 
@@ -158,18 +158,7 @@ class GaussNewton:
                                  cg_tol=self.cg_tol, cg_max_iter=self.cg_iters)
 
     def _subset(self, losses: list[Loss]) -> list[Term]:
-        m = self.kernel_points
-        out = []
-        for loss in losses:
-            n = loss.points.shape[0]
-            if m is None or n <= m:
-                out.append(loss.term())
-            else:
-                idx = torch.randperm(n, generator=self.generator,
-                                     device=draw_device(self.generator))[:m]
-                # a subset term's mean over its m rows stands for the whole term's mean
-                out.append(loss.rows(idx.to(loss.points.device)))
-        return out
+        return loss_terms(losses, self.kernel_points, self.generator)
 
     # ------------------------------------------------------------------------------- step
     def step(self, model: Any) -> dict:

@@ -19,7 +19,7 @@ import torch
 
 from .._operators import Operator, directional, partial, value
 from .._terms import Term
-from .._validation import as_points, check_int
+from .._validation import as_points, check_int, random_permutation
 from ._deepxde_core import (
     Geometry, NoX, PDEOperator, _call_pde, _is_transformed, _to_tensor, column, dde,
     nearest_rows, numpy_of, run_with_grad,
@@ -445,6 +445,21 @@ class _InterfaceLoss(_OwnPointsLoss):
 
 
 # ------------------------------------------------------------------------ model -> losses
+def loss_terms(losses: list["Loss"], max_points: int | None,
+               generator: torch.Generator | None) -> list[Term]:
+    """The terms of ``losses``, each on a random ``max_points`` of its rows where it has more
+    (None: all rows). A subset term's mean over its rows stands for the whole term's mean."""
+    out = []
+    for loss in losses:
+        n = loss.points.shape[0]
+        if max_points is None or n <= max_points:
+            out.append(loss.term())
+        else:
+            idx = random_permutation(n, generator)[:max_points]
+            out.append(loss.rows(idx.to(loss.points.device)))
+    return out
+
+
 def check_model(model: Any) -> None:
     """Raise a TypeError/ValueError unless ``model`` is a DeepXDE ``Model`` this module supports:
     the PyTorch backend, a ``torch.nn.Module`` net, and ``dde.data.PDE``/``TimePDE`` data."""

@@ -53,12 +53,12 @@ from typing import Any
 from ._deepxde_core import Geometry, PDEOperator, Seed, dde, np, torch
 from ._deepxde_gn import GaussNewton
 from ._deepxde_terms import (
-    Loss, LossCache, at_points, check_model, dtype_device as _dtype_device,
+    Loss, LossCache, at_points, check_model, dtype_device as _dtype_device, loss_terms,
     losses_of as _losses,
 )
 from .._kernel import Kernel, jacobian_rows
 from .._terms import Term
-from .._validation import as_points, check_int, draw_device
+from .._validation import as_points, check_int
 
 __all__ = [
     "Geometry", "PDEOperator", "terms", "kernel", "trace_weights", "angles", "TraceWeights",
@@ -413,16 +413,7 @@ class TraceWeights(dde.callbacks.Callback):
         return self._cache.get(self.model)
 
     def _terms(self, losses: list[Loss]) -> list[Term]:
-        out = []
-        for loss in losses:
-            n = loss.points.shape[0]
-            if self.max_points is None or n <= self.max_points:
-                out.append(loss.term())
-            else:
-                idx = torch.randperm(n, generator=self.generator,
-                                     device=draw_device(self.generator))[:self.max_points]
-                out.append(loss.rows(idx.to(loss.points.device)))
-        return out
+        return loss_terms(losses, self.max_points, self.generator)
 
     def update(self, losses: list[Loss] | None = None) -> list[float]:
         """Compute the trace-rule weights now and assign them to ``model.loss_weights``; returns
