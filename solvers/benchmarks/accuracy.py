@@ -212,6 +212,32 @@ _SOD_POINTS = {"mass": 600, "momentum": 600, "energy": 600, "initial_rho": 200,
 _SOD_NET = {"width": 40, "depth": 5}
 _SOD_NU = {"parameter": "viscosity", "values": [0.02, 0.01, 0.005, 0.0025, 0.00125, 0.0006],
            "steps": [60, 60, 80, 100, 150, 250]}
+#: sod-gn-fine's stages: 200 steps at 6e-4, then 250 at 3e-4
+_SOD_NU_FINE = {"parameter": "viscosity", "values": _SOD_NU["values"] + [0.0003],
+                "steps": _SOD_NU["steps"][:-1] + [200, 250]}
+
+
+_SOD_GN = Target(
+    name="sod-gn",
+    goal="ρ(x, 0.2) ≤ 2e-2 with the shock within 0.005 of 0.8504; whole-grid ρ ≤ 8.6e-3",
+    problem="sod", params={"t_end": 0.2}, output="rho", bound=2e-2, grid_bound=8.6e-3,
+    weighting="fixed", optimizer="gn", steps=0, dtype="float64",
+    metric="final_time", shock_tol=0.005, points=_SOD_POINTS, resample_every=10,
+    model_options=_SOD_NET, continuation=_SOD_NU,
+    chosen="Gauss–Newton (lm, geodesic) on the viscous residuals ν ∂_xx U, ν halved in "
+           "stages from 0.02 to 0.0006 (solvers.train_continuation, each stage from the "
+           "previous network), a 5 × 40 tanh network with the Positive transform on ρ and "
+           "p, 600 points per residual, 200 per initial and 50 per boundary condition "
+           "(N = 2550, the whole system each step), fresh points every 10 steps. A first "
+           "run with 1000/300/100 points, the system on a random 400 points per term and "
+           "RAD resampling stalled: the damping rose to 1e4–1e5 (steps built on a subset "
+           "raised the full loss and were rejected), loss 6e-3 after the first stage where "
+           "the full system reaches 9e-5 in 60 steps; it ended at ρ(x, 0.2) 7.1e-2, shock "
+           "at 0.835. The final ν is set by the regularisation's own "
+           "error: the finite-volume solution of the viscous tube has ρ(x, 0.2) errors "
+           "3.2e-2 at ν = 2e-3 and 2.6e-2 at 1.25e-3 (about √ν), so 2e-2 needs ν < 8e-4.",
+)
+
 TARGETS += [
     Target(
         name="burgers-1d-gn", goal="rel. L2 ≤ 1e-3 within 15 min (Gauss–Newton)",
@@ -235,63 +261,24 @@ TARGETS += [
         chosen="Gauss–Newton (lm, geodesic) on 2000 residual points drawn afresh every 5 steps. "
                "Fresh points every 20 steps overfit them: loss 1.8e-14 with error 1.03.",
     ),
-    Target(
-        name="sod-gn",
-        goal="ρ(x, 0.2) ≤ 2e-2 with the shock within 0.005 of 0.8504; whole-grid ρ ≤ 8.6e-3",
-        problem="sod", params={"t_end": 0.2}, output="rho", bound=2e-2, grid_bound=8.6e-3,
-        weighting="fixed", optimizer="gn", steps=0, dtype="float64",
-        metric="final_time", shock_tol=0.005, points=_SOD_POINTS, resample_every=10,
-        model_options=_SOD_NET, continuation=_SOD_NU,
-        chosen="Gauss–Newton (lm, geodesic) on the viscous residuals ν ∂_xx U, ν halved in "
-               "stages from 0.02 to 0.0006 (solvers.train_continuation, each stage from the "
-               "previous network), a 5 × 40 tanh network with the Positive transform on ρ and "
-               "p, 600 points per residual, 200 per initial and 50 per boundary condition "
-               "(N = 2550, the whole system each step), fresh points every 10 steps. A first "
-               "run with 1000/300/100 points, the system on a random 400 points per term and "
-               "RAD resampling stalled: the damping rose to 1e4–1e5 (steps built on a subset "
-               "raised the full loss and were rejected), loss 6e-3 after the first stage where "
-               "the full system reaches 9e-5 in 60 steps; it ended at ρ(x, 0.2) 7.1e-2, shock "
-               "at 0.835. The final ν is set by the regularisation's own "
-               "error: the finite-volume solution of the viscous tube has ρ(x, 0.2) errors "
-               "3.2e-2 at ν = 2e-3 and 2.6e-2 at 1.25e-3 (about √ν), so 2e-2 needs ν < 8e-4.",
-    ),
-    Target(
-        name="sod-gn-fine",
-        goal="ρ(x, 0.2) ≤ 2e-2 with the shock within 0.005 of 0.8504; whole-grid ρ ≤ 8.6e-3",
-        problem="sod", params={"t_end": 0.2}, output="rho", bound=2e-2, grid_bound=8.6e-3,
-        weighting="fixed", optimizer="gn", steps=0, dtype="float64",
-        metric="final_time", shock_tol=0.005, points=_SOD_POINTS, resample_every=10,
-        model_options=_SOD_NET,
-        continuation={"parameter": "viscosity",
-                      "values": [0.02, 0.01, 0.005, 0.0025, 0.00125, 0.0006, 0.0003],
-                      "steps": [60, 60, 80, 100, 150, 200, 250]},
+    _SOD_GN,
+    dataclasses.replace(
+        _SOD_GN, name="sod-gn-fine", continuation=_SOD_NU_FINE,
         chosen="sod-gn with one more stage, ν = 3e-4 (the regularisation's own ρ(x, 0.2) error "
                "at 6e-4 is 1.9e-2, too close to the bound).",
     ),
-    Target(
-        name="sod-gn-rad",
-        goal="ρ(x, 0.2) ≤ 2e-2 with the shock within 0.005 of 0.8504; whole-grid ρ ≤ 8.6e-3",
-        problem="sod", params={"t_end": 0.2}, output="rho", bound=2e-2, grid_bound=8.6e-3,
-        weighting="fixed", optimizer="gn", steps=0, dtype="float64",
-        metric="final_time", shock_tol=0.005, points=_SOD_POINTS, resample_every=10,
-        sampler="rad:k=1,c=1,candidates=4", model_options=_SOD_NET,
-        continuation={"parameter": "viscosity",
-                      "values": [0.02, 0.01, 0.005, 0.0025, 0.00125, 0.0006, 0.0003],
-                      "steps": [60, 60, 80, 100, 150, 200, 250]},
+    dataclasses.replace(
+        _SOD_GN, name="sod-gn-rad", continuation=_SOD_NU_FINE,
+        sampler="rad:k=1,c=1,candidates=4",
         chosen="sod-gn-fine with residual-adaptive points (RAD, k = 1, c = 1, 4 candidates per "
                "kept point) drawn every 10 steps instead of uniform ones, the whole system each "
                "step: points where the viscous residuals are large, at the shock and the contact.",
     ),
-    Target(
-        name="sod-gn-rad-fine",
-        goal="ρ(x, 0.2) ≤ 2e-2 with the shock within 0.005 of 0.8504; whole-grid ρ ≤ 8.6e-3",
-        problem="sod", params={"t_end": 0.2}, output="rho", bound=2e-2, grid_bound=8.6e-3,
-        weighting="fixed", optimizer="gn", steps=0, dtype="float64",
-        metric="final_time", shock_tol=0.005, points=_SOD_POINTS, resample_every=10,
-        sampler="rad:k=1,c=1,candidates=4", model_options=_SOD_NET,
-        continuation={"parameter": "viscosity",
-                      "values": [0.02, 0.01, 0.005, 0.0025, 0.00125, 0.0006, 0.0003, 0.00015],
-                      "steps": [60, 60, 80, 100, 150, 200, 250, 300]},
+    dataclasses.replace(
+        _SOD_GN, name="sod-gn-rad-fine",
+        continuation={"parameter": "viscosity", "values": _SOD_NU_FINE["values"] + [0.00015],
+                      "steps": _SOD_NU_FINE["steps"] + [300]},
+        sampler="rad:k=1,c=1,candidates=4",
         chosen="sod-gn-rad with one more stage, ν = 1.5e-4, for the whole-grid bound (the "
                "regularisation's own ρ(x, 0.2) error at 3e-4 is 1.5e-2).",
     ),
