@@ -83,6 +83,12 @@ class Term:
         return self._target is None and self.operator.order > 0
 
     @property
+    def has_point_labels(self) -> bool:
+        """True when the labels are a tensor given at the term's points (not zero, not a
+        callable of x): they cannot be moved to other points."""
+        return isinstance(self._target, torch.Tensor)
+
+    @property
     def is_derivative(self) -> bool:
         """True when the operator differentiates f (a derivative label or a residual)."""
         return self.operator.order > 0

@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API reference
                          optimizer_from_spec)
     from ._report import (Recommendation, TraceOutcome, WeightReport, WeightSetting,
                           report_weights)
+    from ._marching import MarchResult, TimeWindow, WindowedModel, train_marching, window_edges
     from ._sampling import ResidualAdaptive, Uniform, sampler_from_spec
     from ._train import (Trainer, TrainingError, TrainResult, build_model, model_config, train,
                          train_continuation)
@@ -19,13 +20,16 @@ _MODULES = {
                 "optimizer_from_spec"),
     "._report": ("Recommendation", "TraceOutcome", "WeightReport", "WeightSetting",
                  "report_weights"),
+    "._marching": ("MarchResult", "TimeWindow", "WindowedModel", "train_marching",
+                    "window_edges"),
     "._sampling": ("ResidualAdaptive", "Uniform", "sampler_from_spec"),
     "._train": ("Trainer", "TrainingError", "TrainResult", "build_model", "model_config",
                 "train", "train_continuation"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
-__all__ = ["train", "train_continuation", "Trainer", "TrainResult", "TrainingError", "Adam",
+__all__ = ["train", "train_continuation", "train_marching", "TimeWindow", "WindowedModel",
+           "MarchResult", "window_edges", "Trainer", "TrainResult", "TrainingError", "Adam",
            "LBFGS", "AdamLBFGS", "GaussNewton", "Sequence", "Optimizer",
            "optimizer_from_spec", "Uniform", "ResidualAdaptive", "sampler_from_spec",
            "build_model", "model_config", "report_weights", "WeightReport", "WeightSetting",
