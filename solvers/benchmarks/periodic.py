@@ -3,6 +3,7 @@
     python -m solvers.benchmarks.periodic [--only NAME ...] [--optimizer SPEC]
         [--weighting SPEC] [--steps N] [--budget-s S] [--points residual=N,initial=M]
         [--resample-every K] [--sampler SPEC] [--model JSON] [--compile | --no-compile]
+        [--windows K]
         [--seed S] [--dtype float32] [--label TEXT] [--chosen TEXT] [--out DIR]
         [--md docs/results/periodic.md] [--threads 1] [--eval-every-s 60] [--render]
 
@@ -12,7 +13,10 @@ configuration (:data:`PRESETS`: the network, weighting, optimizer, points and wa
 last chosen for it); every option given on the command line replaces the preset's value for all
 selected problems, so another optimizer or weighting is one flag, e.g.
 ``--optimizer gn`` or ``--weighting "causal:epsilon=1,chunks=32+trace:every=100"`` (any spec that
-``solvers.train`` accepts). Each run is stopped at the first step past its budget (the loop then
+``solvers.train`` accepts). ``--windows K`` marches in time (:func:`solvers.train_marching`):
+K equal windows trained one after the other, each from the previous window's network and with
+its values at the window's start as initial condition; ``--steps`` and ``--points`` are then per
+window, and the budget is shared (each window gets the time left over the windows left). Each run is stopped at the first step past its budget (the loop then
 ends normally and the metrics are written).
 
 Measured per run (relative L2 = ‖pred − ref‖₂ / ‖ref‖₂ against the problem's ETDRK4 reference):
@@ -169,15 +173,20 @@ def run(name: str, cfg: dict, out_root: Path, eval_every_s: float, command: str 
     row: dict[str, Any] = {"problem": name, "bound": BOUNDS[name], "config": cfg,
                            "date": time.strftime("%Y-%m-%d %H:%M"),
                            "threads": torch.get_num_threads(), "command": command}
+    common = dict(weighting=cfg["weighting"], optimizer=cfg["optimizer"], points=cfg["points"],
+                  resample_every=cfg["resample_every"], sampler=cfg["sampler"], device="cpu",
+                  dtype=cfg["dtype"], seed=cfg["seed"], ntk_every=0, export=False,
+                  compile=cfg["compile"])
+    out = out_root / cfg["label"].replace("/", "_")
     t0 = time.perf_counter()
     try:
-        res = solvers.train(problem, weighting=cfg["weighting"], optimizer=cfg["optimizer"],
-                            steps=cfg["steps"], points=cfg["points"],
-                            resample_every=cfg["resample_every"], sampler=cfg["sampler"],
-                            device="cpu", dtype=cfg["dtype"], seed=cfg["seed"],
-                            out=out_root / cfg["label"].replace("/", "_"), ntk_every=0,
-                            model_options=cfg["model"] or None, export=False,
-                            compile=cfg["compile"], callback=callback)
+        if cfg.get("windows"):
+            res = solvers.train_marching(problem, cfg["windows"], steps=cfg["steps"],
+                                         budget_s=budget, out=out,
+                                         model_options=cfg["model"] or None, **common)
+        else:
+            res = solvers.train(problem, steps=cfg["steps"], out=out,
+                                model_options=cfg["model"] or None, callback=callback, **common)
     except solvers.TrainingError as exc:
         row.update(status="diverged", error=float("nan"), message=str(exc), meets=False,
                    wall_s=time.perf_counter() - t0, trace=state["trace"])
@@ -189,17 +198,38 @@ def run(name: str, cfg: dict, out_root: Path, eval_every_s: float, command: str 
         return row
     row.update(measure(problem, res.model))
     row.update(status="ok", error=float(res.metrics["relative_l2"]["u"]),
-               steps_done=res.metrics["steps"], stopped_by_budget=state["stopped_at"],
-               train_s=res.metrics["wall_time_s"], wall_s=time.perf_counter() - t0,
-               final_loss=res.metrics["final_loss"], final_weights=res.metrics["final_weights"],
-               causal_min_weight=(res.history["train"][-1].get("causal_min_weight")
-                                  if res.history.get("train") else None),
-               trace=state["trace"])
+               steps_done=res.metrics["steps"], train_s=res.metrics["wall_time_s"],
+               wall_s=time.perf_counter() - t0)
+    if cfg.get("windows"):
+        row.update(_march_details(res, coarse_pts, coarse_ref, cfg["steps"]))
+    else:
+        row.update(stopped_by_budget=state["stopped_at"], final_loss=res.metrics["final_loss"],
+                   final_weights=res.metrics["final_weights"],
+                   causal_min_weight=(res.history["train"][-1].get("causal_min_weight")
+                                      if res.history.get("train") else None),
+                   trace=state["trace"])
     bound = BOUNDS[name]
     over = budget is not None and res.metrics["wall_time_s"] > budget * 1.01 + 5
     row["meets"] = (bound is not None and math.isfinite(row["error"]) and row["error"] <= bound
                     and not over)
     return row
+
+
+def _march_details(res, pts: torch.Tensor, ref: np.ndarray, steps: int) -> dict:
+    """A marched run's figures: per window its steps, time and final loss, and the trace —
+    after window k, (time so far, steps so far, the composite's error on t ≤ t_{k+1})."""
+    pred = _predict(res.model, pts)
+    t = pts[:, 1].numpy()
+    trace, elapsed, done = [], 0.0, 0
+    for w in res.metrics["windows"]:
+        elapsed += w["wall_time_s"]
+        done += w["steps"]
+        upto = t <= w["t"][1] + 1e-12
+        trace.append((round(elapsed, 1), done, _rel(pred[upto], ref[upto])))
+    short = [k for k, w in enumerate(res.metrics["windows"]) if w["steps"] < steps]
+    return {"trace": trace, "windows": res.metrics["windows"],
+            "stopped_by_budget": res.metrics["steps"] if short else None,
+            "final_loss": max(w["final_loss"] for w in res.metrics["windows"])}
 
 
 # ---------------------------------------------------------------------------------- report
@@ -210,7 +240,9 @@ def _fmt(v) -> str:
 
 
 def _config_text(cfg: dict) -> str:
-    parts = [f"weighting `{cfg['weighting']}`", f"optimizer `{cfg['optimizer']}`",
+    parts = ([f"time marching: {cfg['windows']} windows, ≤ {cfg['steps']} steps and the points "
+              f"below each"] if cfg.get("windows") else [])
+    parts += [f"weighting `{cfg['weighting']}`", f"optimizer `{cfg['optimizer']}`",
              "net " + (", ".join(f"{k}={v}" for k, v in cfg["model"].items()) or "defaults"),
              "points " + (json.dumps(cfg["points"]) if cfg["points"] else "defaults"),
              f"resample_every {cfg['resample_every']} ({cfg['sampler']})",
@@ -308,6 +340,10 @@ def configure(name: str, args: argparse.Namespace) -> dict:
         cfg["params"] = json.loads(args.params)
     if args.compile is not None:
         cfg["compile"] = args.compile
+    if args.windows is not None:
+        if args.windows < 0:
+            raise ValueError(f"--windows: expected a count >= 0, got {args.windows}")
+        cfg["windows"] = args.windows or None
     cfg["label"] = args.label if args.label and len(args.only or []) <= 1 else (
         f"{name}/{args.label}" if args.label else name)
     return cfg
@@ -328,6 +364,8 @@ def main(argv=None) -> int:
     ap.add_argument("--params", help="problem parameters as JSON")
     ap.add_argument("--compile", dest="compile", action="store_true", default=None)
     ap.add_argument("--no-compile", dest="compile", action="store_false")
+    ap.add_argument("--windows", type=int, help="march in time through K equal windows "
+                                                "(steps and points per window; 0: no marching)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--label", help="the row's name (default: the problem name)")
