@@ -229,7 +229,8 @@ def train_marching(problem: pinnk.Problem, windows: int | Sequence[float], *,
         model: the first window's network (default: built from the problem's defaults and
             ``model_options``).
         warm_start: start each window from the previous window's network (default True).
-        out: a folder; window k writes its run folder ``out/window-k``.
+        out: a folder; window k writes its run folder ``out/window-k`` (its checkpoint holds
+            the window's network), and ``out/march.json`` the metrics, written last.
         model_options: the network of the first window (and of every window without
             ``warm_start``).
         budget_s: a wall-time budget for all windows together: each window gets the time left
@@ -303,4 +304,7 @@ def train_marching(problem: pinnk.Problem, windows: int | Sequence[float], *,
                             "final_loss": r.metrics["final_loss"],
                             "relative_l2": r.metrics["relative_l2"]}
                            for k, r in enumerate(results)]}
+    if out is not None:
+        from pinnk.io import write_json
+        write_json(Path(out) / "march.json", metrics)  # last: the windows' folders are complete
     return MarchResult(composite, results, edges, metrics)

@@ -1,5 +1,6 @@
 """Time marching (solvers._marching): windows, their terms, the composite model, a marched run."""
 
+import json
 import math
 
 import pytest
@@ -129,11 +130,14 @@ def test_marching_carries_the_solution_across_windows():
     assert not any(p.requires_grad for p in res.model.parameters())
 
 
-def test_marching_budget_and_argument_errors():
+def test_marching_budget_and_argument_errors(tmp_path):
     prob = problems.get("convection", beta=1.0, periodic_embedding=True)
     kw = dict(optimizer="adam", points={"residual": 32, "initial": 16},
               model_options={"width": 8, "depth": 1}, ntk_every=0, export=False, device="cpu")
-    res = train_marching(prob, 2, steps=50, budget_s=1e-6, **kw)
+    res = train_marching(prob, 2, steps=50, budget_s=1e-6, out=tmp_path / "m", **kw)
+    assert (tmp_path / "m" / "window-1" / "metrics.json").exists()
+    assert json.loads((tmp_path / "m" / "march.json").read_text())["steps"] == \
+        res.metrics["steps"]
     # each window stops within its first steps past its share of the budget (the trainer's
     # clock is read once per step)
     assert all(1 <= w["steps"] <= 2 for w in res.metrics["windows"])
