@@ -98,6 +98,7 @@ def test_windowed_model_takes_each_time_from_its_window():
             values = [float(m(x[i:i + 1])[0, 0]) for m in models]
             assert abs(float(got[i, 0]) - values[k]) <= 1e-14
             assert all(abs(float(got[i, 0]) - v) > 1e-6 for j, v in enumerate(values) if j != k)
+        assert comp(x[:0]).shape == (0, 1)
     with pytest.raises(ValueError, match="edges: expected 4 edges for 3 models"):
         WindowedModel(models, [0.0, 1.0], time_index=1)
 
