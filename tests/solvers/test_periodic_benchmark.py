@@ -9,7 +9,8 @@ from solvers.benchmarks import periodic
 
 def test_periodic_benchmark_runs_with_given_optimizer_and_weighting(tmp_path, capsys):
     md = tmp_path / "periodic.md"
-    argv = ["--only", "kdv", "--steps", "3", "--budget-s", "0", "--optimizer", "adam:lr=1e-3",
+    argv = ["--only", "kdv", "--windows", "0", "--steps", "3", "--budget-s", "0",
+            "--optimizer", "adam:lr=1e-3", "--resample-every", "1",
             "--weighting", "causal:epsilon=1,chunks=4+trace:every=2",
             "--points", "residual=32,initial=16", "--model", '{"width": 8, "depth": 2}',
             "--params", '{"modes": 64, "dt": 0.01}', "--label", "tiny", "--eval-every-s", "0",
@@ -30,6 +31,7 @@ def test_periodic_benchmark_runs_with_given_optimizer_and_weighting(tmp_path, ca
 def test_periodic_benchmark_marches_in_time(tmp_path):
     md = tmp_path / "periodic.md"
     argv = ["--only", "allen-cahn", "--windows", "2", "--steps", "2", "--budget-s", "0",
+            "--resample-every", "1",
             "--optimizer", "gn", "--dtype", "float64", "--weighting", "fixed",
             "--points", "residual=32,initial=16", "--model", '{"width": 8, "depth": 2}',
             "--params", '{"modes": 64, "dt": 0.01}', "--no-compile", "--label", "march",
