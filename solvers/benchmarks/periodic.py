@@ -298,11 +298,13 @@ def render(rows: dict) -> str:
     for label, r in rows.items():
         if r.get("slabs"):
             lines.append(f"| {label} | " + " | ".join(_fmt(v) for v in r["slabs"]) + " |")
-    lines += ["", "## Error during training (64 × 33 grid)", ""]
+    lines += ["", "## Error during training (64 × 33 grid)", "",
+              "Time-marched runs: after each window, the error of the windows so far on the "
+              "times they cover.", ""]
     for label, r in rows.items():
         if r.get("trace"):
             pts = ", ".join(f"{s:.0f} s: {_fmt(e)}" for s, _, e in r["trace"])
-            lines.append(f"* {label}: {pts}")
+            lines.append(f"* {label}{' (marched)' if r.get('windows') else ''}: {pts}")
     lines += ["", "## Commands and how each configuration was chosen", ""]
     for label, r in rows.items():
         lines.append(f"* **{label}** ({r['date']}): `{_without_chosen(r['command'])}`"
