@@ -50,8 +50,10 @@ class TimeWindow(pinnk.Problem):
     (residuals, periodicity, boundary values given as functions) has its points mapped affinely
     in time from the base's interval [T0, T1] onto [t0, t1]; a term with labels at its sampled
     points (a tensor) keeps the base's points that fall in the window (drawn until there are as
-    many as asked for), so its labels stay valid. With ``initial=None`` (the first window, t0 = T0) the base's
-    own initial labels are kept. :meth:`solution` is the base's.
+    many as asked for), so its labels stay valid. With ``initial=None`` (the first window,
+    t0 = T0) the base's own initial labels are kept. A term whose points all lie at t = T1 (a
+    final-time condition) belongs to the last window only: an earlier window raises a
+    ValueError. :meth:`solution` is the base's.
 
     Args:
         base: a time-dependent :class:`pinnk.Problem` (``time_index`` set).
@@ -103,6 +105,10 @@ class TimeWindow(pinnk.Problem):
         ti, lo = self.time_index, self._span[0]
         for term in self.base.terms(n, generator, dtype):
             initial = bool((term.points[:, ti] == lo).all())
+            if self.t1 < self._span[1] and bool((term.points[:, ti] == self._span[1]).all()):
+                raise ValueError(f"base: term {term.name!r} holds at the final time "
+                                 f"{self._span[1]}, which the window [{self.t0}, {self.t1}] "
+                                 f"does not reach; marching takes initial-value problems")
             if initial and self.initial is None:
                 out.append(term)  # the first window: the base's own initial condition
                 continue

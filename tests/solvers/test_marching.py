@@ -148,3 +148,29 @@ def test_marching_budget_and_argument_errors(tmp_path):
         train_marching(prob, 2, steps=1, budget_s=0, **kw)
     with pytest.raises(ValueError, match="problem: 'poisson-1d' has no time coordinate"):
         train_marching(problems.get("poisson-1d"), 2, steps=1)
+
+
+class _Terminal(pinnk.Problem):
+    """u_t = 0 with u(x, 1) = 0: a final-time condition, which only the last window holds."""
+
+    name = "terminal"
+    input_names, output_names, time_index = ("x", "t"), ("u",), 1
+    domain = pinnk.Box((0.0, 0.0), (1.0, 1.0))
+
+    def terms(self, n=None, generator=None, dtype=None):
+        x = self.domain.sample(8, generator, dtype)
+        xf = x.clone()
+        xf[:, 1] = 1.0
+        return [pinnk.Term("residual", pinnk.ops.partial([0, 1]), x),
+                pinnk.Term("final", pinnk.ops.value(), xf, torch.zeros(8, dtype=xf.dtype))]
+
+    def solution(self, x):
+        return torch.zeros(x.shape[0], 1, dtype=x.dtype)
+
+
+def test_a_final_time_term_belongs_to_the_last_window_only():
+    last = {t.name: t for t in TimeWindow(_Terminal(), 0.5, 1.0, _net(0)).terms()}
+    assert bool((last["final"].points[:, 1] == 1.0).all()) and last["final"].n == 8
+    with pytest.raises(ValueError, match="base: term 'final' holds at the final time 1.0, "
+                                         r"which the window \[0.0, 0.5\] does not reach"):
+        TimeWindow(_Terminal(), 0.0, 0.5).terms()
