@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "adam+lbfgs+gn[:switch=A/B]")
     t.add_argument("--steps", type=int, metavar="N", help="optimizer steps (default: the "
                    "problem's)")
+    t.add_argument("--windows", type=int, metavar="K", help="march in time: train K equal "
+                   "time windows in turn, each from the previous window's network with its "
+                   "values at the window's start as initial condition (--steps and --points "
+                   "per window; run folders OUT/window-k; not with --resume)")
     t.add_argument("--points", action="append", metavar="N|NAME=N",
                    help="collocation points per term: N for every term, or NAME=N for one term "
                    "(repeatable)")
@@ -348,7 +352,7 @@ def cli_options(args: argparse.Namespace) -> dict:
     out = {}
     for key in ("problem", "weighting", "optimizer", "steps", "resample_every", "sampler",
                 "device", "dtype", "seed", "ntk_every", "probe_points", "checkpoint_every",
-                "log_every", "out", "resume", "compile", "export", "quiet"):
+                "log_every", "out", "resume", "compile", "export", "quiet", "windows"):
         if given.get(key) is not None:
             out[key] = given[key]
     if "param" in given:
@@ -451,9 +455,23 @@ def _resolve_device(opts: Mapping, from_cli: bool) -> Any:
 def prepare(args: argparse.Namespace):
     """Resolve the options of ``pinnk train`` and build the :class:`Trainer` (restored from its
     checkpoint with --resume). Raises :class:`CLIError`, ValueError or TypeError on bad input."""
-    import problems
+    from ._train import Trainer
 
-    from ._train import CHECKPOINT, Trainer
+    opts, problem, out, device, kwargs = _resolve(args)
+    resume = bool(opts.get("resume", False))
+    trainer = Trainer(problem, device=device, out=out, progress=not opts.get("quiet", False),
+                      **kwargs)
+    trainer.lock_out()  # before any work: refused when another run writes into the folder
+    _check_run_folder(out, resume)  # again, under the lock
+    if resume:
+        trainer.load_checkpoint()
+    return trainer
+
+
+def _resolve(args: argparse.Namespace) -> tuple:
+    """The merged options, the problem, the run folder, the device and the trainer's keyword
+    arguments of ``pinnk train``."""
+    import problems
 
     cli = cli_options(args)
     resume = bool(cli.get("resume", False))
@@ -497,13 +515,63 @@ def prepare(args: argparse.Namespace):
                 else "")
         msg = _one_line(exc)
         raise CLIError((msg if msg.startswith(name) else f"{name}: {msg}") + hint) from None
-    trainer = Trainer(problem, device=device, out=out, progress=not opts.get("quiet", False),
-                      **kwargs)
-    trainer.lock_out()  # before any work: refused when another run writes into the folder
-    _check_run_folder(out, resume)  # again, under the lock
-    if resume:
-        trainer.load_checkpoint()
-    return trainer
+    return opts, problem, out, device, kwargs
+
+
+def cmd_train_march(args: argparse.Namespace) -> int:
+    """``pinnk train --windows K``: time marching (:func:`solvers.train_marching`)."""
+    from problems import ParameterError
+
+    from ._marching import train_marching
+    from ._train import TrainingError
+
+    windows = args.windows
+    try:
+        if windows < 1:
+            raise CLIError(f"--windows: expected a number of windows >= 1, got {windows}")
+        if getattr(args, "resume", False):
+            raise CLIError("--windows: a marched run cannot be resumed (--resume)")
+        opts, problem, out, device, kwargs = _resolve(args)
+        if problem.time_index is None:
+            raise CLIError(f"--windows: {problem.name} has no time coordinate to march in")
+        if (out / "march.json").exists():
+            raise CLIError(f"out: {str(out)!r} already holds a marched run (march.json); "
+                           f"choose another --out")
+    except CLIError as exc:
+        _error(str(exc))
+        return 2
+    except (ValueError, TypeError, ParameterError) as exc:
+        _error(_one_line(exc))
+        return 2
+    k = {"window": 0}
+    steps = kwargs.pop("steps", problem.defaults.steps)
+    try:
+        res = train_marching(problem, windows, steps=steps, device=device, out=out,
+                             progress=not opts.get("quiet", False),
+                             callback=lambda tr, j: k.update(window=j), **kwargs)
+    except TrainingError as exc:
+        _error(f"{_one_line(exc)} (window {k['window']}, run folder: {out})")
+        return 1
+    except OSError as exc:
+        _error(f"cannot write the run folder {str(out)!r}: {_one_line(exc)}")
+        return 1
+    except (ValueError, TypeError) as exc:
+        _error(_one_line(exc))
+        return 2
+    except KeyboardInterrupt:
+        _error(f"interrupted in window {k['window']} of {windows}; a marched run cannot be "
+               f"resumed (the finished windows' run folders are kept in {out})", prefix="")
+        return 130
+    m = res.metrics
+    print(f"{problem.name}: {len(res.results)} windows, {m['steps']} steps in "
+          f"{m['wall_time_s']:.1f} s on {res.results[-1].metrics['device']}")
+    for j, w in enumerate(m["windows"]):
+        print(f"  window {j} t in [{w['t'][0]:g}, {w['t'][1]:g}]: {w['steps']} steps, final "
+              f"loss {w['final_loss']:.3e}")
+    rel = ", ".join(f"{n} {v:.3e}" for n, v in m["relative_l2"].items())
+    print(f"relative L2 error: {rel}")
+    print(f"run folder: {out} (window-0 ... window-{len(res.results) - 1}, march.json)")
+    return 0
 
 
 def _check_run_folder(out: Any, resume: bool) -> None:
@@ -546,6 +614,9 @@ def _resume_hint(out: Path) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from problems import ParameterError
+
+    if getattr(args, "windows", None) is not None:
+        return cmd_train_march(args)
 
     from ._train import TrainingError
 

@@ -110,6 +110,15 @@ ERRORS = {
     "bad activation": (["train", "poisson-1d", "--activation", "swish"], "activation"),
     "missing config": (["train", "--config", "no-such-config.json"], "no such file"),
     "resume without out": (["train", "poisson-1d", "--resume"], "--out"),
+    "march without time": (["train", "poisson-1d", "--windows", "2"],
+                           "--windows: poisson-1d has no time coordinate"),
+    "no windows": (["train", "convection", "--windows", "0"],
+                   "--windows: expected a number of windows >= 1, got 0"),
+    "windows not a number": (["train", "convection", "--windows", "ten"], "--windows"),
+    "march resumed": (["train", "convection", "--windows", "2", "--resume", "--out", "x"],
+                      "--windows: a marched run cannot be resumed"),
+    "march bad weighting": (["train", "convection", "--windows", "2", "--weighting", "bogus"],
+                            "weighting"),
 }
 
 
@@ -367,3 +376,22 @@ def test_ctrl_c_in_a_real_process(tmp_path):
     assert len(lines) == 1 and "Traceback" not in err, err
     assert "the last checkpoint" in lines[0] and "--resume" in lines[0]
     assert torch.load(out / CHECKPOINT, weights_only=False)["step"] % 5 == 0
+
+
+def test_train_marches_in_time_with_windows(capsys, tmp_path):
+    out = tmp_path / "march"
+    argv = ["train", "convection", "--param", "beta=1", "--windows", "2", "--steps", "4",
+            "--optimizer", "gn", "--points", "residual=64", "--points", "initial=32",
+            "--width", "8", "--depth", "2", "--out", out, "--quiet", "--no-export"]
+    code, text, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert "convection: 2 windows, 8 steps" in text and "window 1 t in [0.5, 1]: 4 steps" in text
+    assert "relative L2 error: u " in text
+    metrics = json.loads((out / "march.json").read_text())
+    assert [w["t"] for w in metrics["windows"]] == [[0.0, 0.5], [0.5, 1.0]]
+    config = json.loads((out / "window-1" / "config.json").read_text())
+    assert config["problem"]["params"]["window"] == [0.5, 1.0]
+    # a second marched run into the same folder is refused before any work
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert_one_line_error(err, "already holds a marched run (march.json)")
