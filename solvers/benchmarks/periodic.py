@@ -90,9 +90,11 @@ NOTES = """
   interval cut into windows trained in turn (`solvers.train_marching`, `--windows K`), each
   window from the previous window's network with its values at the window's start as initial
   condition, Gauss–Newton on each window. allen-cahn: 3.6e-4, 2.6e-4, 1.8e-4 (seeds 0, 1, 2)
-  in 206–228 s with 10 windows of 60 steps; kdv (μ = 0.022, Zabusky–Kruskal): 1.2e-4 in
-  1304 s with 20 windows of 90 steps (seed 1 in its row). The same optimizer on the whole
-  interval at once (rows `*-gn`) stayed at 0.27 and 0.72 after 19 minutes.
+  in 206–228 s with 10 windows of 60 steps; kdv (μ = 0.022, Zabusky–Kruskal): 1.2e-4, 1.4e-4,
+  2.4e-4 (seeds 0, 1, 2) in 1267–1304 s with 20 windows of 90 steps, and 2.3e-4 in 1317 s on
+  the equation as issue 14 writes it, u_t + u u_x + 0.0025 u_xxx = 0 (μ = 0.05,
+  `kdv-march-mu0.05`). The same optimizer on the whole interval at once (rows `*-gn`) stayed
+  at 0.27 and 0.72 after 19 minutes.
 * Where the error comes from: a window's error is the next window's initial condition, so
   errors carry forward. On allen-cahn the first window has the largest (2.6e-4 with 150 steps
   and 2000 points, 1.5e-3 with 60 and 1000): u0 = x² cos πx has a kink at x = ±1 that the
