@@ -131,6 +131,7 @@ class Kernel:
         self._itemsize = torch.empty((), dtype=self.dtype).element_size()
         self._cache: dict = {}
         self._blocks: dict = {}
+        self._versions: dict = {}  # blocks that are views of a matrix handed out: its version
         self._diagonals: dict = {}
         cacheable = sum(self._bytes_per_point(i) * n for i, n in enumerate(self.sizes))
         self._cache_features = cacheable <= self.max_memory // 2
@@ -211,12 +212,17 @@ class Kernel:
             return fa.gram(fb)
         return fa.rows() @ fb.rows().T
 
-    def _compute(self, pairs) -> None:
+    def _compute(self, pairs, into: tuple | None = None) -> None:
         """Compute the blocks (i, j) of ``pairs`` that are not cached yet.
 
         With the features in memory, every structured chunk pair of every requested block goes
         into one layer-by-layer pass (:func:`gram_many`), so that the products of factors shared
-        by terms at the same points are formed once per layer."""
+        by terms at the same points are formed once per layer. With ``into = (M, offsets)`` (M
+        zero) the blocks are computed in place in M's blocks and cached as views of M; a cached
+        view whose storage was changed since (M modified in place) is computed again."""
+        stale = [k for k, v in self._versions.items() if self._blocks[k]._version != v]
+        for k in stale:
+            del self._blocks[k], self._versions[k]
         todo: list = []
         for i, j in pairs:
             if any(p in self._blocks or p in todo for p in ((i, j), (j, i))):
@@ -229,8 +235,13 @@ class Kernel:
         jobs, out = [], {}
         with torch.no_grad():
             for i, j in todo:
-                G = out[(i, j)] = torch.zeros(self.sizes[i], self.sizes[j], dtype=self.dtype,
-                                              device=self.device)
+                if into is None:
+                    G = torch.zeros(self.sizes[i], self.sizes[j], dtype=self.dtype,
+                                    device=self.device)
+                else:
+                    M, offs = into
+                    G = M[offs[i]:offs[i + 1], offs[j]:offs[j + 1]]
+                out[(i, j)] = G
                 for a, sa in enumerate(self._slices(i)):
                     fa = self._features(i, a)
                     for b, sb in enumerate(self._slices(j)):
@@ -250,6 +261,8 @@ class Kernel:
                         for b in range(a):
                             G[sa, sl[b]] = G[sl[b], sa].T
                 self._blocks[(i, j)] = G
+                if into is not None:
+                    self._versions[(i, j)] = G._version
 
     def block(self, i: int | str, j: int | str) -> torch.Tensor:
         """Θ_ij = J_i J_jᵀ, shape (n_i, n_j), by index or name (computed once, then cached)."""
@@ -324,12 +337,25 @@ class Kernel:
         N = sum(self.sizes)
         self._check_fits(N, N, "kernel matrix")
         T = len(self.terms)
-        self._compute([(a, i) for a in range(T) for i in range(a, T)])
-        M = torch.empty(N, N, dtype=self.dtype, device=self.device)
+        pairs = [(a, i) for a in range(T) for i in range(a, T)]
         offs = [0]
         for n in self.sizes:
             offs.append(offs[-1] + n)
         unit = weights is None
+        if unit and not self._blocks:
+            # Θ itself with nothing cached: the blocks are computed in place (no copies), the
+            # lower ones are the transposes of the upper ones
+            M = torch.zeros(N, N, dtype=self.dtype, device=self.device)
+            self._compute(pairs, into=(M, offs))
+            for a in range(T):
+                for i in range(a):
+                    M[offs[a]:offs[a + 1], offs[i]:offs[i + 1]].copy_(
+                        M[offs[i]:offs[i + 1], offs[a]:offs[a + 1]].T)
+            for k in self._versions:  # the views as handed out
+                self._versions[k] = M._version
+            return M
+        self._compute(pairs)
+        M = torch.empty(N, N, dtype=self.dtype, device=self.device)
         for a in range(len(self.terms)):
             for i in range(len(self.terms)):
                 dst = M[offs[a]:offs[a + 1], offs[i]:offs[i + 1]]

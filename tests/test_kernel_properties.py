@@ -121,3 +121,26 @@ def test_kernel_follows_model_dtype():
     x = torch.rand(5, 2, dtype=torch.float64)
     K = pinnk.ntk(model, [pinnk.Term("u", ops.laplacian(), x)])
     assert K.block(0, 0).dtype == torch.float32
+
+
+def test_matrix_in_place_blocks_survive_changes_to_the_matrix():
+    """Θ is assembled in place (its blocks cached as views of the matrix handed out); changing
+    the matrix in place (M += μ I, as a damped solve might) must not change later blocks."""
+    model, terms = _setup()
+    K = pinnk.ntk(model, terms, "structured")
+    ref = pinnk.ntk(model, terms, "jacobian").matrix()
+    M = K.matrix()
+    assert rel_err(M, ref) < 1e-12
+    offs = [0, terms[0].n, terms[0].n + terms[1].n]
+    b01 = K.block(0, 1)
+    assert b01.data_ptr() == M[0:offs[1], offs[1]:offs[2]].data_ptr()  # a view: no copy
+    M.add_(torch.eye(M.shape[0], dtype=M.dtype) * 3.0)
+    M[0, offs[1]] += 1.0
+    for a in range(3):
+        for i in range(3):
+            want = ref[offs[a]:offs[a + 1] if a < 2 else None, offs[i]:offs[i + 1] if i < 2
+                       else None]
+            assert rel_err(K.block(a, i), want) < 1e-12
+    assert rel_err(K.matrix(), ref) < 1e-12
+    assert rel_err(K.matrix([1.0, 2.0, 0.5]), ref * torch.tensor(
+        [1.0] * terms[0].n + [2.0] * terms[1].n + [0.5] * terms[2].n, dtype=ref.dtype)) < 1e-12
