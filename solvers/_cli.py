@@ -537,27 +537,16 @@ def cmd_train_march(args: argparse.Namespace) -> int:
         if (out / "march.json").exists():
             raise CLIError(f"out: {str(out)!r} already holds a marched run (march.json); "
                            f"choose another --out")
-    except CLIError as exc:
-        _error(str(exc))
-        return 2
-    except (ValueError, TypeError, ParameterError) as exc:
-        _error(_one_line(exc))
-        return 2
+    except (CLIError, ValueError, TypeError, ParameterError) as exc:
+        return _input_error(exc)
     k = {"window": 0}
     steps = kwargs.pop("steps", problem.defaults.steps)
     try:
         res = train_marching(problem, windows, steps=steps, device=device, out=out,
                              progress=not opts.get("quiet", False),
                              callback=lambda tr, j: k.update(window=j), **kwargs)
-    except TrainingError as exc:
-        _error(f"{_one_line(exc)} (window {k['window']}, run folder: {out})")
-        return 1
-    except OSError as exc:
-        _error(f"cannot write the run folder {str(out)!r}: {_one_line(exc)}")
-        return 1
-    except (ValueError, TypeError) as exc:
-        _error(_one_line(exc))
-        return 2
+    except (TrainingError, OSError, ValueError, TypeError) as exc:
+        return _run_error(exc, out, f"window {k['window']}, ")
     except KeyboardInterrupt:
         _error(f"interrupted in window {k['window']} of {windows}; a marched run cannot be "
                f"resumed (the finished windows' run folders are kept in {out})", prefix="")
@@ -608,6 +597,26 @@ def _summary(trainer, result) -> None:
     print(f"files: {', '.join(names)}")
 
 
+def _input_error(exc: BaseException) -> int:
+    """Bad input (a CLIError, ValueError, TypeError or ParameterError): one line, status 2."""
+    _error(str(exc) if isinstance(exc, CLIError) else _one_line(exc))
+    return 2
+
+
+def _run_error(exc: BaseException, out: Any, where: str = "") -> int:
+    """A run that failed: a TrainingError or an unwritable run folder exit with status 1, bad
+    input that only the run could see with 2; ``where`` prefixes the run folder's mention."""
+    from ._train import TrainingError
+
+    if isinstance(exc, TrainingError):
+        _error(f"{_one_line(exc)} ({where}run folder: {out})")
+        return 1
+    if isinstance(exc, OSError):
+        _error(f"cannot write the run folder {str(out)!r}: {_one_line(exc)}")
+        return 1
+    return _input_error(exc)
+
+
 def _resume_hint(out: Path) -> str:
     return f"{PROG} train --out {shlex.quote(str(out))} --resume"
 
@@ -624,23 +633,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         try:
             trainer = prepare(args)
-        except CLIError as exc:
-            _error(str(exc))
-            return 2
-        except (ValueError, TypeError, ParameterError) as exc:
-            _error(_one_line(exc))
-            return 2
+        except (CLIError, ValueError, TypeError, ParameterError) as exc:
+            return _input_error(exc)
         try:
             result = trainer.run()
-        except TrainingError as exc:
-            _error(f"{_one_line(exc)} (run folder: {trainer.out})")
-            return 1
-        except OSError as exc:
-            _error(f"cannot write the run folder {str(trainer.out)!r}: {_one_line(exc)}")
-            return 1
-        except (ValueError, TypeError) as exc:  # bad input that only the run could see
-            _error(_one_line(exc))
-            return 2
+        except (TrainingError, OSError, ValueError, TypeError) as exc:
+            return _run_error(exc, trainer.out)
     except KeyboardInterrupt:
         if trainer is None:
             _error("interrupted before training started", prefix="")
