@@ -218,8 +218,9 @@ class Kernel:
         With the features in memory, every structured chunk pair of every requested block goes
         into one layer-by-layer pass (:func:`gram_many`), so that the products of factors shared
         by terms at the same points are formed once per layer. With ``into = (M, offsets)`` (M
-        zero) the blocks are computed in place in M's blocks and cached as views of M; a cached
-        view whose storage was changed since (M modified in place) is computed again."""
+        zero) the blocks are computed in place in M's blocks and cached as views of M (the caller
+        records their versions in ``_versions``); a cached view whose storage was changed since
+        (M modified in place) is computed again."""
         stale = [k for k, v in self._versions.items() if self._blocks[k]._version != v]
         for k in stale:
             del self._blocks[k], self._versions[k]
@@ -261,8 +262,6 @@ class Kernel:
                         for b in range(a):
                             G[sa, sl[b]] = G[sl[b], sa].T
                 self._blocks[(i, j)] = G
-                if into is not None:
-                    self._versions[(i, j)] = G._version
 
     def block(self, i: int | str, j: int | str) -> torch.Tensor:
         """Θ_ij = J_i J_jᵀ, shape (n_i, n_j), by index or name (computed once, then cached)."""
@@ -351,8 +350,8 @@ class Kernel:
                 for i in range(a):
                     M[offs[a]:offs[a + 1], offs[i]:offs[i + 1]].copy_(
                         M[offs[i]:offs[i + 1], offs[a]:offs[a + 1]].T)
-            for k in self._versions:  # the views as handed out
-                self._versions[k] = M._version
+            # every block is now a view of M: recomputed if M is changed from here on
+            self._versions = {p: M._version for p in pairs}
             return M
         self._compute(pairs)
         M = torch.empty(N, N, dtype=self.dtype, device=self.device)
