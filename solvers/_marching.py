@@ -103,7 +103,9 @@ class TimeWindow(pinnk.Problem):
     def terms(self, n=None, generator=None, dtype=None) -> list:
         out = []
         ti, lo = self.time_index, self._span[0]
-        for term in self.base.terms(n, generator, dtype):
+        drawn = self.base.terms(n, generator, dtype)
+        names = [t.name for t in drawn]
+        for term in drawn:
             initial = bool((term.points[:, ti] == lo).all())
             if self.t1 < self._span[1] and bool((term.points[:, ti] == self._span[1]).all()):
                 raise ValueError(f"base: term {term.name!r} holds at the final time "
@@ -119,14 +121,15 @@ class TimeWindow(pinnk.Problem):
                 y = term.operator(self.initial, xm).detach()
                 out.append(term.with_points(x, y.to(dtype=x.dtype, device=x.device)))
             elif term.has_point_labels:
-                out.append(self._inside(term, generator, dtype))
+                out.append(self._inside(term, names, generator, dtype))
             else:  # zero or callable labels: the same term at the mapped points
                 out.append(term.with_points(self._to_window(term.points)))
         return out
 
-    def _inside(self, term, generator, dtype):
+    def _inside(self, term, names, generator, dtype):
         """A term with labels at its sampled points (a tensor): its points inside the window,
-        drawn from the base until there are as many as asked for (labels stay valid)."""
+        drawn from the base until there are as many as asked for (labels stay valid); the base's
+        other terms (``names``) are drawn at one point each."""
         ti, want = self.time_index, term.n
         lo, hi = self._span
         share = (self.t1 - self.t0) / (hi - lo)
@@ -135,7 +138,8 @@ class TimeWindow(pinnk.Problem):
             if have >= want:
                 break
             m = int(1.25 * (want - have) / share) + 16
-            draw = {t.name: t for t in self.base.terms({term.name: m}, generator, dtype)}
+            counts = {**{k: 1 for k in names}, term.name: m}
+            draw = {t.name: t for t in self.base.terms(counts, generator, dtype)}
             d = draw[term.name]
             t = d.points[:, ti]
             keep = (t >= self.t0) & (t <= self.t1)
