@@ -49,6 +49,51 @@ class _NotLinearisable(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=None)
+def _blas():
+    """SciPy's BLAS and a thread-pool controller for it, or None without them."""
+    try:
+        from scipy.linalg import blas
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - both are dependencies
+        return None
+    return blas, ThreadpoolController()
+
+
+def _syrk(a: torch.Tensor):
+    """BLAS ?syrk for ``a`` (a CPU float32/float64 tensor), or None where there is none."""
+    if a.device.type != "cpu" or a.dtype not in (torch.float32, torch.float64) \
+            or _blas() is None:
+        return None
+    blas = _blas()[0]
+    return blas.dsyrk if a.dtype == torch.float64 else blas.ssyrk
+
+
+def syrk_lower(a: torch.Tensor, out: torch.Tensor, beta: float = 0.0) -> bool:
+    """Lower triangle of ``out`` (n, n) ← a aᵀ + beta · out by BLAS ?syrk — half the
+    multiply-adds of ``torch.mm(a, a.T)``; the strict upper triangle of ``out`` is left as it
+    was. ``a`` (n, k) and ``out`` must be C-contiguous CPU tensors of the same float dtype.
+    Returns False (nothing written) where there is no BLAS routine for them."""
+    fn = _syrk(a)
+    if fn is None or out.dtype != a.dtype or not (a.is_contiguous() and out.is_contiguous()):
+        return False
+    # C-order (n, k) is F-order (k, n): op(aᵀ)ᵀ op(aᵀ) with trans=1 is a aᵀ; the F-order upper
+    # triangle of the (F-order) result is the C-order lower triangle of ``out``
+    c = out.detach().numpy().T
+    res = fn(1.0, a.detach().numpy().T, beta=beta, c=c, trans=1, overwrite_c=1)
+    if res.ctypes.data != c.ctypes.data:  # pragma: no cover - f2py copied instead
+        c[...] = res
+    return True
+
+
+def _blas_threads(like: torch.Tensor):
+    """A context that runs SciPy's BLAS on torch's thread count (a no-op off the CPU)."""
+    import contextlib
+    if _syrk(like) is None:
+        return contextlib.nullcontext()
+    return _blas()[1].limit(limits=torch.get_num_threads(), user_api="blas")
+
+
 def _linearisable(op: Operator) -> bool:
     """Whether every part of ``op`` reads the network only through its derivatives (or is a
     combination of such operators at other points, see :meth:`Operator.parts`)."""
@@ -168,15 +213,17 @@ class _Products:
     def __init__(self, budget: int):
         self.budget = budget
         self.counts: dict = {}
+        self.full: set = set()  # keys of products some block needs whole (not just a triangle)
         self._kept: dict = {}
         self._free: dict = {}
         self._scratch: dict = {}
 
-    def next_layer(self, counts: dict) -> None:
+    def next_layer(self, counts: dict, full: set) -> None:
         for t in self._kept.values():
             self._free.setdefault((tuple(t.shape), t.dtype, t.device), []).append(t)
         self._kept = {}
         self.counts = counts
+        self.full = full
 
     def _pooled(self, shape, like) -> torch.Tensor:
         free = self._free.get((shape, like.dtype, like.device))
@@ -199,13 +246,17 @@ class _Products:
         if hit is not None:
             return hit.T
         shape = (a.shape[0], b.shape[0])
-        keep = (self.counts.get(_pair_key(a, b), 0) > 1
+        key = _pair_key(a, b)
+        keep = (self.counts.get(key, 0) > 1
                 and (len(self._kept) + 1) * shape[0] * shape[1] * a.element_size() <= self.budget)
+        out = self._pooled(shape, a) if keep else self._scratch_buffer(slot, shape, a)
+        # a product of a factor with itself that every block reads only in its lower triangle
+        # (a stream pair (s, s) of a diagonal block): half the work
+        if not (a is b and key in self.counts and key not in self.full and syrk_lower(a, out)):
+            torch.mm(a, b.T, out=out)
         if keep:
-            out = torch.mm(a, b.T, out=self._pooled(shape, a))
             self._kept[(id(a), id(b))] = out
-            return out
-        return torch.mm(a, b.T, out=self._scratch_buffer(slot, shape, a))
+        return out
 
 
 def _pair_key(a: torch.Tensor, b: torch.Tensor) -> tuple:
@@ -227,21 +278,31 @@ def gram_many(jobs: list) -> None:
     first = jobs[0][0]
     budget = first.cache.budget if first.cache is not None else 0
     pool = _Products(budget)
-    offs = [torch.zeros_like(out) if fa is fb else None for fa, fb, out in jobs]
-    for l in range(len(first.layers)):
-        plans = [fa._layer_plan(l, fb, off is not None) for (fa, fb, _), off in zip(jobs, offs)]
-        counts: dict = {}
-        for plan in plans:
-            for a, b in plan or ():
-                counts[_pair_key(a, b)] = counts.get(_pair_key(a, b), 0) + 1
-        for k, ((fa, fb, _), off) in enumerate(zip(jobs, offs)):
-            if plans[k] and fa._prefer_materialized(l, fb, counts):
-                plans[k] = None
-        pool.next_layer(counts)
-        for (fa, fb, out), off, plan in zip(jobs, offs, plans):
-            fa._gram_layer(l, fb, out, off, pool, plan is None)
+    # a chunk with itself: the stream pairs s < t go to ``off`` and the pairs (s, s) to ``low``
+    # (valid in its lower triangle), both added with their transposes at the end
+    offs = [(torch.zeros(out.shape, dtype=out.dtype, device=out.device),
+             torch.zeros(out.shape, dtype=out.dtype, device=out.device)) if fa is fb else None
+            for fa, fb, out in jobs]
+    with _blas_threads(jobs[0][2]):
+        for l in range(len(first.layers)):
+            plans = [fa._layer_plan(l, fb, off is not None) for (fa, fb, _), off in zip(jobs, offs)]
+            counts: dict = {}
+            for plan in plans:
+                for a, b, _ in plan or ():
+                    counts[_pair_key(a, b)] = counts.get(_pair_key(a, b), 0) + 1
+            for k, ((fa, fb, _), off) in enumerate(zip(jobs, offs)):
+                if plans[k] and fa._prefer_materialized(l, fb, counts):
+                    plans[k] = None
+            full = {_pair_key(a, b) for plan in plans for a, b, lower in plan or () if not lower}
+            pool.next_layer(counts, full)
+            for (fa, fb, out), off, plan in zip(jobs, offs, plans):
+                fa._gram_layer(l, fb, out, off, pool, plan is None)
     for (fa, fb, out), off in zip(jobs, offs):
         if off is not None:
+            off, low = off
+            low.tril_()
+            out.diagonal().sub_(low.diagonal())
+            off.add_(low)
             out.add_(off).add_(off.T)
 
 
@@ -276,7 +337,9 @@ class StructuredFeatures:
     # -- helpers ---------------------------------------------------------------------------------
     def _layer_plan(self, l: int, other: "StructuredFeatures", same: bool) -> list | None:
         """The Gram products layer l of block (self, other) asks for, in the order
-        :meth:`_gram_layer` asks for them (None when the layer has no weight streams)."""
+        :meth:`_gram_layer` asks for them, as ``(a, b, lower)`` with ``lower`` True where the
+        block reads only the lower triangle of a bᵀ (the pairs (s, s) of a chunk with itself);
+        None when the layer has no weight streams."""
         la, lb = self.layers[l], other.layers[l]
         if not (la.train_w and la.As is not None and lb.As is not None):
             return None
@@ -284,7 +347,8 @@ class StructuredFeatures:
         out = []
         for s in range(len(Aa)):
             for t in range(s if same else 0, len(Ab)):
-                out += [(Aa[s], Ab[t]), (Ha[s], Hb[t])]
+                lower = same and s == t
+                out += [(Aa[s], Ab[t], lower), (Ha[s], Hb[t], lower)]
         return out
 
     def _prefer_materialized(self, l: int, other: "StructuredFeatures", counts: dict) -> bool:
@@ -335,21 +399,25 @@ class StructuredFeatures:
 
     def _gram_layer(self, l: int, other: "StructuredFeatures", G: torch.Tensor,
                     off: torch.Tensor | None, mm: _Products, materialize: bool) -> None:
-        """Add layer l's part of Θ to G (and, for a chunk with itself, the stream pairs s < t to
-        ``off``, which the caller adds with its transpose)."""
+        """Add layer l's part of Θ to G — for a chunk with itself (``off`` = (off, low)), the
+        stream pairs s < t to ``off`` and the symmetric rest to the lower triangle of ``low``,
+        which the caller adds with their transposes."""
         same = off is not None
+        if same:
+            off, low = off
+        sym = low if same else G  # where the symmetric parts go
         la, lb = self.layers[l], other.layers[l]
         done_bias = False
         if la.train_w and la.As is not None and lb.As is not None:
-            if materialize and la.train_b == lb.train_b and (la.A0 is None) == (lb.A0 is None):
-                Ja = la.rows_with_bias
-                Jb = Ja if same else lb.rows_with_bias
-                G.addmm_(Ja, Jb.T)
-                done_bias = True
-            elif materialize:
-                Ja = la.materialized()
-                Jb = Ja if same else lb.materialized()
-                G.addmm_(Ja, Jb.T)
+            if materialize:
+                whole = la.train_b == lb.train_b and (la.A0 is None) == (lb.A0 is None)
+                Ja = la.rows_with_bias if whole else la.materialized()
+                if same:
+                    if not syrk_lower(Ja, low, beta=1.0):
+                        low.addmm_(Ja, Ja.T)
+                else:
+                    G.addmm_(Ja, (lb.rows_with_bias if whole else lb.materialized()).T)
+                done_bias = whole
             else:
                 cw2 = la.cw * la.cw
                 Aa, Ha, Ab, Hb = self.As[l], self.Hs[l], other.As[l], other.Hs[l]
@@ -357,14 +425,14 @@ class StructuredFeatures:
                 done_bias = la.train_b and self.A0s[l] is Aa[0] and other.A0s[l] is Ab[0]
                 for s in range(len(Aa)):
                     for t in range(s if same else 0, len(Ab)):
-                        acc = off if same and t != s else G
+                        acc = off if same and t != s else sym
                         AA = mm(Aa[s], Ab[t], 0)
                         acc.addcmul_(AA, mm(Ha[s], Hb[t], 1), value=cw2)
                         if done_bias and s == 0 and t == 0:
-                            G.add_(AA, alpha=la.cb * la.cb)
+                            sym.add_(AA, alpha=la.cb * la.cb)
         if la.train_b and not done_bias and self.A0s[l] is not None \
                 and other.A0s[l] is not None:
-            G.add_(mm(self.A0s[l], other.A0s[l], 0), alpha=la.cb * la.cb)
+            sym.add_(mm(self.A0s[l], other.A0s[l], 0), alpha=la.cb * la.cb)
 
     def cross_diag(self, other: "StructuredFeatures") -> torch.Tensor:
         """Θ(x_k, x_k) between two terms at the same points, shape (n,), without any n×n block."""

@@ -144,3 +144,47 @@ def test_matrix_in_place_blocks_survive_changes_to_the_matrix():
     assert rel_err(K.matrix(), ref) < 1e-12
     assert rel_err(K.matrix([1.0, 2.0, 0.5]), ref * torch.tensor(
         [1.0] * terms[0].n + [2.0] * terms[1].n + [0.5] * terms[2].n, dtype=ref.dtype)) < 1e-12
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_syrk_lower_writes_the_lower_triangle_of_a_gram(dtype):
+    from pinnk._structured import syrk_lower
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(37, 11, generator=g, dtype=dtype)
+    out = torch.full((37, 37), 7.0, dtype=dtype)
+    assert syrk_lower(a, out)
+    ref = a @ a.T
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert torch.allclose(out.tril(), ref.tril(), rtol=tol, atol=tol)
+    assert bool((out.triu(1) == torch.full_like(out, 7.0).triu(1)).all())  # upper untouched
+    assert syrk_lower(a, out, beta=1.0)  # accumulates
+    assert torch.allclose(out.tril(), 2 * ref.tril(), rtol=tol, atol=tol)
+    # no BLAS routine: nothing written
+    assert not syrk_lower(a.T, torch.zeros(11, 11, dtype=dtype))  # not contiguous
+    assert not syrk_lower(a.to(torch.float16), torch.zeros(37, 37, dtype=torch.float16))
+    assert not syrk_lower(a, torch.zeros(37, 37, dtype=torch.complex128))
+
+
+@pytest.mark.parametrize("case", ["directional", "euler"])
+def test_structured_kernel_is_the_same_without_symmetric_products(case, monkeypatch):
+    """The diagonal blocks' symmetric products (BLAS syrk, lower triangles) give the kernel of
+    the general products (the path taken off the CPU)."""
+    import pinnk._structured as S
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(40, 2, generator=g, dtype=torch.float64)
+    if case == "euler":
+        from pinnk.benchmarks.ntk import euler_residuals_1d
+        model = pinnk.MLP(2, 3, 16, 3, "tanh", output_transform=pinnk.Positive([0, 2]),
+                          generator=g, dtype=torch.float64)
+        terms = [pinnk.Term(k, op, x) for k, op in euler_residuals_1d().items()]
+    else:
+        model = pinnk.MLP(2, 1, [24, 24], activation="tanh", generator=g, dtype=torch.float64)
+        h = torch.tensor([0.8, -0.6], dtype=torch.float64)
+        terms = [pinnk.Term("f", ops.value(), x), pinnk.Term("d", ops.directional(h), x)]
+    with_syrk = pinnk.ntk(model, terms, "structured").matrix()
+    monkeypatch.setattr(S, "_syrk", lambda a: None)
+    without = pinnk.ntk(model, terms, "structured").matrix()
+    jac = pinnk.ntk(model, terms, "jacobian").matrix()
+    assert rel_err(with_syrk, without) < 1e-12
+    assert rel_err(with_syrk, jac) < 1e-10
+    assert torch.equal(with_syrk, with_syrk.T)

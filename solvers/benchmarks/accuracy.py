@@ -251,6 +251,16 @@ TARGETS += [
                "points every 10 steps gave 4.9e-4 (848 s on the loaded machine).",
     ),
     Target(
+        name="burgers-1d-gn-rad", goal="rel. L2 ≤ 1e-3 within 15 min (Gauss–Newton)",
+        problem="burgers-1d", params={}, output="u", bound=1e-3,
+        weighting="fixed", optimizer="gn", steps=600, dtype="float64", budget_s=900.0,
+        points={"residual": 2000, "initial": 200, "boundary": 200}, resample_every=10,
+        sampler="rad:k=1,c=1,candidates=4",
+        chosen="burgers-1d-gn with residual-adaptive points (RAD, k = 1, c = 1, 4 candidates "
+               "per kept point) drawn every 10 steps instead of uniform ones: seed 1 of the "
+               "uniform points missed the bound (1.44e-3), its error at the front.",
+    ),
+    Target(
         name="convection50-gn",
         goal="rel. L2 ≤ 1e-4 within 15 min (β = 50, 4 × 50 tanh, no input embedding)",
         problem="convection", params={"beta": 50.0, "periodic_embedding": False}, output="u",
