@@ -217,6 +217,7 @@ class _Products:
         self._kept: dict = {}
         self._free: dict = {}
         self._scratch: dict = {}
+        self._masks: dict = {}
 
     def next_layer(self, counts: dict, full: set) -> None:
         for t in self._kept.values():
@@ -250,13 +251,38 @@ class _Products:
         keep = (self.counts.get(key, 0) > 1
                 and (len(self._kept) + 1) * shape[0] * shape[1] * a.element_size() <= self.budget)
         out = self._pooled(shape, a) if keep else self._scratch_buffer(slot, shape, a)
-        # a product of a factor with itself that every block reads only in its lower triangle
-        # (a stream pair (s, s) of a diagonal block): half the work
-        if not (a is b and key in self.counts and key not in self.full and syrk_lower(a, out)):
+        if not (a is b and key in self.counts and self._symmetric(a, key, out, slot)):
             torch.mm(a, b.T, out=out)
         if keep:
             self._kept[(id(a), id(b))] = out
         return out
+
+
+    def _symmetric(self, a: torch.Tensor, key: tuple, out: torch.Tensor, slot: int) -> bool:
+        """a aᵀ into ``out`` by BLAS syrk, half the multiply-adds of a general product: only its
+        lower triangle where every block reads no more (a stream pair (s, s) of a chunk with
+        itself), else, for factors wide enough that half a product outweighs one pass over the
+        result, the lower triangle mirrored. False where not done."""
+        if key not in self.full:
+            return syrk_lower(a, out)
+        if a.shape[1] < _SYRK_MIRROR_MIN_WIDTH:
+            return False
+        tmp = self._scratch_buffer(slot + 2, tuple(out.shape), a)
+        if not syrk_lower(a, tmp):
+            return False
+        n = out.shape[0]
+        upper = self._masks.get((n, a.device))
+        if upper is None:
+            upper = self._masks[(n, a.device)] = torch.ones(n, n, dtype=torch.bool,
+                                                            device=a.device).triu_(1)
+        torch.where(upper, tmp.T, tmp, out=out)
+        return True
+
+
+#: the factor width from which a symmetric product that is read whole is done by syrk and a
+#: mirror pass (measured on one core: 256 × 200 factors 441 µs by mm, ~250 + 70 µs by syrk and
+#: mirror; at width 64, 143 µs against 86 + 70 µs)
+_SYRK_MIRROR_MIN_WIDTH = 128
 
 
 def _pair_key(a: torch.Tensor, b: torch.Tensor) -> tuple:

@@ -165,10 +165,11 @@ def test_syrk_lower_writes_the_lower_triangle_of_a_gram(dtype):
     assert not syrk_lower(a, torch.zeros(37, 37, dtype=torch.complex128))
 
 
-@pytest.mark.parametrize("case", ["directional", "euler"])
+@pytest.mark.parametrize("case", ["directional", "directional-wide", "euler"])
 def test_structured_kernel_is_the_same_without_symmetric_products(case, monkeypatch):
-    """The diagonal blocks' symmetric products (BLAS syrk, lower triangles) give the kernel of
-    the general products (the path taken off the CPU)."""
+    """The symmetric products (BLAS syrk: lower triangles in a chunk's own block, mirrored where
+    a wide product is shared with another block) give the kernel of the general products (the
+    path taken off the CPU)."""
     import pinnk._structured as S
     g = torch.Generator().manual_seed(5)
     x = torch.rand(40, 2, generator=g, dtype=torch.float64)
@@ -178,7 +179,8 @@ def test_structured_kernel_is_the_same_without_symmetric_products(case, monkeypa
                           generator=g, dtype=torch.float64)
         terms = [pinnk.Term(k, op, x) for k, op in euler_residuals_1d().items()]
     else:
-        model = pinnk.MLP(2, 1, [24, 24], activation="tanh", generator=g, dtype=torch.float64)
+        widths = [130, 130] if case == "directional-wide" else [24, 24]
+        model = pinnk.MLP(2, 1, widths, activation="tanh", generator=g, dtype=torch.float64)
         h = torch.tensor([0.8, -0.6], dtype=torch.float64)
         terms = [pinnk.Term("f", ops.value(), x), pinnk.Term("d", ops.directional(h), x)]
     with_syrk = pinnk.ntk(model, terms, "structured").matrix()
