@@ -26,7 +26,10 @@ matrices:
     Θ_ab = Σ_l c_w,l² Σ_{s,t} (A_s^a A_t^bᵀ) ⊙ (H_s^a H_t^bᵀ) + c_b,l² A_0^a A_0^bᵀ.
 
 Nothing of size P (the parameter count) is formed unless a layer is so narrow that forming its
-Jacobian rows is cheaper, which is decided per layer by operation count.
+Jacobian rows is cheaper, which is decided per layer by operation count. A product of a factor
+with itself (the pairs (s, s) of a chunk with itself, a materialised layer there) is symmetric:
+on the CPU it is formed by BLAS ``?syrk`` at half the multiply-adds, its lower triangle
+accumulated and mirrored once per block.
 """
 
 from __future__ import annotations
@@ -544,7 +547,9 @@ def _adjoint_basis(model: MLP, fam, record: list, dtype, device) -> list:
         W = model.weights[l]
         Wc = W if cw == 1.0 else cw * W
         live = [i for i, t in enumerate(delta) if t is not None]
-        G = [delta[i] @ Wc for i in live]
+        # (C, n, w) @ (w, w') as one 2-D product (a 3-D matmul goes through a slower path)
+        G = [(delta[i].reshape(-1, delta[i].shape[-1]) @ Wc).view(*delta[i].shape[:-1], -1)
+             for i in live]
         g: list = [None] * F
         for i, t in zip(live, G):
             g[i] = t
