@@ -680,6 +680,8 @@ def _config_text(cfg: dict) -> str:
     parts.append(f"steps {cfg['steps']}")
     parts.append("points " + (json.dumps(cfg["points"]) if cfg["points"] else "defaults"))
     parts.append(f"resample_every {cfg['resample_every']}")
+    if cfg.get("sampler", "uniform") != "uniform":
+        parts.append(f"sampler `{cfg['sampler']}`")
     parts.append(f"compile {cfg['compile']}, {cfg['dtype']}, seed {cfg['seed']}")
     if cfg.get("device", "cpu") != "cpu":
         parts.append(f"device {cfg['device']}")
