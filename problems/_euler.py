@@ -541,7 +541,8 @@ class RiemannProblem(ZooProblem):
     def viscous_reference(self, t: float | None = None, cells: int = 2000):
         """The solution of the regularised tube (``viscosity`` ν > 0) at time ``t`` (default
         t_end) by the finite-volume solver :func:`problems.viscous_riemann_1d`: ``(x, w)``, the
-        cell centres (cells,) and (ρ, u, p) (cells, 3), float64 numpy. It is what training on
+        cell centres (cells,) and (ρ, u, p) (cells, 3), float64 numpy — or, for a sequence of
+        non-decreasing times (one run), w of shape (len(t), cells, 3). It is what training on
         the viscous residuals aims at; against :meth:`solution` it measures the cost of the
         regularisation itself."""
         from ._viscous_euler import viscous_riemann_1d

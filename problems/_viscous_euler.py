@@ -38,7 +38,7 @@ def _primitive(U: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray, np.
     return rho, u, p
 
 
-def viscous_riemann_1d(left, right, *, viscosity: float, t: float, x0: float = 0.5,
+def viscous_riemann_1d(left, right, *, viscosity: float, t, x0: float = 0.5,
                        gamma: float = 1.4, cells: int = 2000,
                        cfl: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
     """The regularised shock tube ∂_t U + ∂_x F(U) = ν ∂_xx U on [0, 1] at time ``t``.
@@ -46,7 +46,8 @@ def viscous_riemann_1d(left, right, *, viscosity: float, t: float, x0: float = 0
     Args:
         left, right: the initial states (ρ, u, p) left and right of ``x0`` (ρ, p > 0).
         viscosity: ν > 0.
-        t: the final time, >= 0.
+        t: the final time, >= 0 — or a sequence of non-decreasing times >= 0, all computed in
+            one run (the steps end exactly on each of them).
         x0: the initial discontinuity, 0 < x0 < 1.
         gamma: the ratio of specific heats > 1.
         cells: grid cells; the cell Péclet number max(|u| + c) Δx / ν must stay <= 2 (checked
@@ -55,15 +56,21 @@ def viscous_riemann_1d(left, right, *, viscosity: float, t: float, x0: float = 0
 
     Returns:
         ``(x, w)``: the cell centres (cells,) and the primitive variables w (cells, 3) = (ρ, u, p)
-        at ``t``, float64.
+        at ``t``, float64; for a sequence of times w is (len(t), cells, 3).
     """
     left, right = _as_state("left", left), _as_state("right", right)
     nu = _real_scalar("viscosity", viscosity)
     if not nu > 0:
         raise ValueError(f"viscosity: expected ν > 0, got {nu!r}")
-    t_end = _real_scalar("t", t)
-    if t_end < 0:
-        raise ValueError(f"t: expected a time >= 0, got {t_end!r}")
+    several = not isinstance(t, (int, float, np.integer, np.floating)) and np.ndim(t) == 1
+    times = [_real_scalar("t", v) for v in t] if several else [_real_scalar("t", t)]
+    if several and not times:
+        raise ValueError("t: expected at least one time")
+    if min(times) < 0:
+        raise ValueError(f"t: expected {'times' if several else 'a time'} >= 0, got "
+                         f"{min(times)!r}")
+    if any(b < a for a, b in zip(times, times[1:])):
+        raise ValueError("t: expected non-decreasing times")
     x0 = _real_scalar("x0", x0)
     if not 0.0 < x0 < 1.0:
         raise ValueError(f"x0: expected 0 < x0 < 1, got {x0!r}")
@@ -96,13 +103,16 @@ def viscous_riemann_1d(left, right, *, viscosity: float, t: float, x0: float = 0
         return -(flux[:, 1:] - flux[:, :-1]) / dx
 
     time = 0.0
-    while time < t_end * (1.0 - 1e-14):
-        r, v, q = _primitive(U, g)
-        a = float(np.max(np.abs(v) + np.sqrt(g * q / r)))
-        check_peclet(a)
-        h = min(cfl * min(dx / a, dx * dx / (2.0 * nu)), t_end - time)
-        U1 = U + h * rhs(U)
-        U2 = 0.75 * U + 0.25 * (U1 + h * rhs(U1))
-        U = U / 3.0 + 2.0 / 3.0 * (U2 + h * rhs(U2))
-        time += h
-    return x, np.stack(_primitive(U, g), axis=1)
+    out = []
+    for t_end in times:
+        while time < t_end * (1.0 - 1e-14):
+            r, v, q = _primitive(U, g)
+            a = float(np.max(np.abs(v) + np.sqrt(g * q / r)))
+            check_peclet(a)
+            h = min(cfl * min(dx / a, dx * dx / (2.0 * nu)), t_end - time)
+            U1 = U + h * rhs(U)
+            U2 = 0.75 * U + 0.25 * (U1 + h * rhs(U1))
+            U = U / 3.0 + 2.0 / 3.0 * (U2 + h * rhs(U2))
+            time += h
+        out.append(np.stack(_primitive(U, g), axis=1))
+    return x, (np.stack(out) if several else out[0])

@@ -468,30 +468,64 @@ def final_time_metrics(problem, model, output: str) -> dict:
     return out
 
 
+def grid_error_after_start(problem, model, output: str) -> float:
+    """Relative L2 of ``output`` over the trainer's (x, t) evaluation grid without its t = 0
+    row. On a Riemann problem that row has a grid point exactly at the initial jump (x0, 0),
+    where the exact solution takes the right state: a continuous fit that passes through the
+    mean of the two states there is off by half the jump at that one point (for Sod ρ, 0.44 —
+    6.3e-3 of the relative L2 over the 101 × 101 grid)."""
+    from solvers._export import default_resolution
+
+    grid, _ = problem.evaluation_points(default_resolution(2), dtype=torch.float64)
+    grid = grid[grid[:, problem.time_index] > 0]
+    k = problem.output_names.index(output)
+    pred = _predict(model, grid).numpy()[:, k]
+    ref = problem.solution(grid).to(torch.float64).numpy()[:, k]
+    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+
+
 def regularisation_metrics(problem, output: str) -> dict | None:
     """For a Riemann problem trained on viscous residuals (``viscosity`` ν > 0): the error of the
-    regularisation itself — the finite-volume solution of the viscous tube at t_end
+    regularisation itself — the finite-volume solution of the viscous tube
     (``problem.viscous_reference``) against the exact inviscid solution, with the same measures
-    as the network (relative L2 on the fine x grid, shock position). None for other problems."""
+    as the network: relative L2 on the fine x grid at t_end with the shock position, and
+    relative L2 over the trainer's whole (x, t) evaluation grid (``grid_error``; the solver's
+    snapshots at the grid's times, one run, interpolated in x). None for other problems."""
     if getattr(problem, "viscosity", 0.0) in (0.0, None) or not hasattr(problem,
                                                                          "viscous_reference"):
         return None
+    from solvers._export import default_resolution
+
     lo, hi = problem.domain.lower, problem.domain.upper
-    t_end = float(hi[problem.time_index])
+    ti, xi = problem.time_index, 0  # a tube's inputs are (x, t)
+    t_end = float(hi[ti])
     # the FV solver needs a cell Péclet number max(|u| + c) Δx / ν <= 2; |u| + c peaks in the
     # star states, bounded here by twice the fastest wave speed (Sod 1.75, Lax 2.48)
     fastest = float(np.max(np.abs(np.asarray(problem.solver.wave_speeds()))))
     cells = int(max(2000, math.ceil(2.0 * fastest / problem.viscosity)))
-    xc, w = problem.viscous_reference(cells=cells)
-    xs = np.linspace(float(lo[0]), float(hi[0]), FINAL_GRID)
-    pts = torch.tensor(np.stack([xs, np.full_like(xs, t_end)], axis=1))
-    ref = problem.solution(pts).to(torch.float64).numpy()
+    grid, _ = problem.evaluation_points(default_resolution(2), dtype=torch.float64)
+    gp = grid.numpy()
+    times = np.unique(np.append(gp[:, ti], t_end))
+    xc, snaps = problem.viscous_reference(t=times, cells=cells)
     k = problem.output_names.index(output)
+    fv_grid = np.empty(len(gp))
+    for j, tv in enumerate(times):
+        on = gp[:, ti] == tv
+        fv_grid[on] = np.interp(gp[on, xi], xc, snaps[j, :, k])
+    ref_grid = problem.solution(grid).to(torch.float64).numpy()[:, k]
+    later = gp[:, ti] > 0
+    w = snaps[-1]
+    xs = np.linspace(float(lo[xi]), float(hi[xi]), FINAL_GRID)
+    pts = torch.tensor(np.stack([xs, np.full_like(xs, t_end)], axis=1))  # inputs (x, t)
+    ref = problem.solution(pts).to(torch.float64).numpy()
     fv = np.interp(xs, xc, w[:, k])
     rho = np.interp(xs, xc, w[:, problem.output_names.index("rho")])
     return {"viscosity": float(problem.viscosity), "cells": cells,
             "error": float(np.linalg.norm(fv - ref[:, k]) / np.linalg.norm(ref[:, k])),
-            "shock_x": shock_position(xs, rho)}
+            "shock_x": shock_position(xs, rho),
+            "grid_error": float(np.linalg.norm(fv_grid - ref_grid) / np.linalg.norm(ref_grid)),
+            "grid_error_after_start": float(np.linalg.norm((fv_grid - ref_grid)[later])
+                                            / np.linalg.norm(ref_grid[later]))}
 
 
 def measure(target: Target, problem, model, trainer_metrics: dict) -> dict:
@@ -502,6 +536,7 @@ def measure(target: Target, problem, model, trainer_metrics: dict) -> dict:
         out = final_time_metrics(problem, model, target.output)
         # the whole (x, t) evaluation grid (the trainer's measure), beside the final time
         out["grid_error"] = float(rel[target.output])
+        out["grid_error_after_start"] = grid_error_after_start(problem, model, target.output)
         out["grid_all_outputs"] = dict(rel)
         reg = regularisation_metrics(problem, target.output)
         if reg is not None:
@@ -751,11 +786,16 @@ def render(rows: dict, threads: int) -> str:
                              f"{r['shock_jump']:.3f}, exact {r['shock_jump_exact']:.3f})")
             if r.get("grid_error") is not None:
                 measured += f"; whole (x, t) grid {_fmt(r['grid_error'])}"
+                if r.get("grid_error_after_start") is not None:
+                    measured += f" (t > 0: {_fmt(r['grid_error_after_start'])})"
             reg = r.get("regularisation")
             if reg:
                 measured += (f"; the regularisation alone (finite volumes, ν = "
                              f"{reg['viscosity']:g}, {reg['cells']} cells): {_fmt(reg['error'])}, "
                              f"shock x = {reg['shock_x']:.4f}")
+                if reg.get("grid_error") is not None:
+                    measured += (f", whole grid {_fmt(reg['grid_error'])} (t > 0: "
+                                 f"{_fmt(reg['grid_error_after_start'])})")
         steps = str(r.get("steps_done", "—"))
         if r.get("stopped_by_budget"):
             steps += " (stopped by budget)"
@@ -772,6 +812,15 @@ def render(rows: dict, threads: int) -> str:
               f"shock position = midpoint of the steepest negative finite-difference slope of the "
               f"predicted ρ(x, 0.2) for x > {SHOCK_SEARCH_FROM}, compared with the exact "
               "x0 + S·t = 0.5 + 1.75216·0.2.",
+              "* sod, lax (Gauss–Newton rows): “whole (x, t) grid” is the relative L2 error of ρ "
+              "over the trainer's 101 × 101 evaluation grid (the issue's whole-grid measure); "
+              "“t > 0” the same without the grid's t = 0 row. That row has a point exactly at "
+              "the initial jump (0.5, 0), where the exact solution takes the right state: a "
+              "continuous fit through the mean of the two states there is off by half the jump "
+              "at that one point — for sod 6.3e-3 of the 8.6e-3 bound. “The regularisation "
+              "alone” is the finite-volume solution of the viscous tube at the last ν (cells "
+              "for a cell Péclet number ≤ 2 at twice the fastest wave speed), measured the "
+              "same ways: at t_end, and over the grid from its snapshots at the grid's times.",
               "", "## How each configuration was chosen", ""]
     for name in order:
         r = rows.get(name)

@@ -92,6 +92,9 @@ def test_the_problem_method_runs_the_solver_with_its_own_parameters():
      r"gamma must be > 1 \(ratio of specific heats\), got 1.0"),
     (dict(viscosity="small", t=0.1), TypeError, r"viscosity must be a real number"),
     (dict(viscosity=0.01, t=0.1, cells=2.5), TypeError, r"cells must be a positive integer"),
+    (dict(viscosity=0.01, t=[0.1, 0.05]), ValueError, r"t: expected non-decreasing times"),
+    (dict(viscosity=0.01, t=[0.1, -0.05]), ValueError, r"t: expected times >= 0, got -0.05"),
+    (dict(viscosity=0.01, t=[]), ValueError, r"t: expected at least one time"),
 ])
 def test_bad_arguments(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -115,3 +118,16 @@ def test_a_flow_that_outgrows_the_grid_is_refused():
     with pytest.raises(ValueError, match=r"cells: 240 cells give a cell Péclet number .* > 2 for "
                                          r"viscosity 0.003; use at least \d+ cells"):
         problems.viscous_riemann_1d(SOD_L, SOD_R, viscosity=0.003, t=0.05, cells=240)
+
+
+def test_several_times_in_one_run_equal_separate_runs():
+    """A sequence of times gives the snapshots of one run, each equal to a run to that time."""
+    ts = [0.0, 0.02, 0.02, 0.05]
+    x, w = problems.viscous_riemann_1d(SOD_L, SOD_R, viscosity=0.01, t=ts, cells=300)
+    assert w.shape == (4, 300, 3)
+    for k, t in enumerate(ts):
+        _, wk = problems.viscous_riemann_1d(SOD_L, SOD_R, viscosity=0.01, t=t, cells=300)
+        np.testing.assert_allclose(w[k], wk, rtol=1e-12, atol=1e-12)
+    sod = problems.get("sod", viscosity=0.01)
+    _, ws = sod.viscous_reference(t=np.array([0.02, 0.05]), cells=300)
+    np.testing.assert_allclose(ws, w[2:], rtol=1e-12, atol=1e-12)
