@@ -110,6 +110,15 @@ def _check_nonnegative(value: Any, name: str) -> float:
     return v
 
 
+def _check_count(value: Any, name: str, least: int) -> int:
+    """``value`` as an int >= ``least``, or a TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer >= {least}, got {value!r}")
+    if int(value) < least:
+        raise ValueError(f"{name}: expected an integer >= {least}, got {int(value)}")
+    return int(value)
+
+
 def rad_probabilities(residuals: torch.Tensor, k: float, c: float) -> torch.Tensor:
     """The RAD sampling weights p_j = |r_j|^k / mean_i |r_i|^k + c (float64, on the CPU).
 
@@ -144,26 +153,40 @@ class ResidualAdaptive(Sampler):
     :class:`Uniform`, and tensor labels stay matched to the kept points. The first sample of a
     run is uniform (there is no trained network yet).
 
+    A layer much thinner than the candidates' spacing (a shock at small viscosity) is rarely hit
+    by uniform candidates at all. With ``local`` > 0, ``local``·n more candidates are drawn
+    near the uniform ones: a uniform candidate chosen with the RAD weights above (with
+    replacement), plus Gaussian noise of standard deviation ``scale`` times the domain's extent
+    per axis (for half of them) or a tenth of that (the other half), clipped to the domain box —
+    so that the draw zooms in on where the residual is largest. Terms with labels at their points (which cannot move) take no local
+    candidates.
+
     Args:
         k: the exponent, a real number >= 0 (paper default 1).
         c: the uniform floor, a real number >= 0 (paper default 1).
         candidates: candidates per kept point, an integer >= 1.
+        local: local candidates per kept point, an integer >= 0 (default 0: none).
+        scale: their spread as a fraction of the domain's extent, a real number in (0, 1].
     """
 
     name = "rad"
     adaptive = True
 
-    def __init__(self, k: float = 1.0, c: float = 1.0, candidates: int = 4):
+    def __init__(self, k: float = 1.0, c: float = 1.0, candidates: int = 4, local: int = 0,
+                 scale: float = 0.01):
         self.k = _check_nonnegative(k, "k")
         self.c = _check_nonnegative(c, "c")
-        if isinstance(candidates, bool) or not isinstance(candidates, numbers.Integral):
-            raise TypeError(f"candidates: expected an integer >= 1, got {candidates!r}")
-        if int(candidates) < 1:
-            raise ValueError(f"candidates: expected an integer >= 1, got {int(candidates)}")
-        self.candidates = int(candidates)
+        self.candidates = _check_count(candidates, "candidates", 1)
+        self.local = _check_count(local, "local", 0)
+        self.scale = _check_nonnegative(scale, "scale")
+        if not 0.0 < self.scale <= 1.0:
+            raise ValueError(f"scale: expected a real number in (0, 1], got {scale!r}")
 
     def config(self) -> dict:
-        return {"kind": self.name, "k": self.k, "c": self.c, "candidates": self.candidates}
+        out = {"kind": self.name, "k": self.k, "c": self.c, "candidates": self.candidates}
+        if self.local:  # (runs without local candidates keep the config they had)
+            out.update(local=self.local, scale=self.scale)
+        return out
 
     def probabilities(self, residuals: torch.Tensor) -> torch.Tensor:
         """The unnormalised weights of :func:`rad_probabilities` with this k and c."""
@@ -222,6 +245,9 @@ class ResidualAdaptive(Sampler):
             if term.name in residual:
                 try:
                     r = self.residual_magnitudes(term, model)
+                    if self.local and not term.has_point_labels:
+                        term, r = self._with_local(problem, term, r, counts[term.name],
+                                                   model, generator)
                     idx = self.choose(r, counts[term.name], generator)
                 except FloatingPointError as exc:
                     raise FloatingPointError(f"term {term.name!r}: {exc}") from None
@@ -229,9 +255,27 @@ class ResidualAdaptive(Sampler):
             out.append(term)
         return out
 
+    def _with_local(self, problem, term: pinnk.Term, r: torch.Tensor, n: int,
+                    model: torch.nn.Module, generator: torch.Generator) -> tuple:
+        """``term`` with ``local``·n candidates added near its candidates (drawn with the RAD
+        weights of ``r``), and the residual magnitudes of all of them."""
+        x = term.points
+        lo = torch.tensor(problem.domain.lower, dtype=torch.float64)
+        hi = torch.tensor(problem.domain.upper, dtype=torch.float64)
+        m = self.local * n
+        pick = torch.multinomial(self.probabilities(r), m, replacement=True, generator=generator)
+        seeds = x.detach().to("cpu", torch.float64)[pick]
+        spread = torch.full((m, 1), self.scale, dtype=torch.float64)
+        spread[m // 2:] *= 0.1
+        noise = torch.randn(m, x.shape[1], generator=generator, dtype=torch.float64)
+        near = torch.minimum(torch.maximum(seeds + noise * spread * (hi - lo), lo), hi)
+        extra = term.with_points(near.to(device=x.device, dtype=x.dtype))
+        r_extra = self.residual_magnitudes(extra, model)
+        return (term.with_points(torch.cat([x, extra.points])), torch.cat([r, r_extra]))
+
 
 _KINDS = {"uniform": Uniform, "rad": ResidualAdaptive}
-_OPTIONS = {"uniform": (), "rad": ("k", "c", "candidates")}
+_OPTIONS = {"uniform": (), "rad": ("k", "c", "candidates", "local", "scale")}
 
 
 def _build(kind: Any, args: Mapping) -> Sampler:

@@ -398,7 +398,7 @@ def test_specs_and_their_errors():
                                          r"uniform, rad"):
         sampler_from_spec("bogus")
     with pytest.raises(ValueError, match=r"sampler: unknown option\(s\) foo for 'rad'; "
-                                         r"expected k, c, candidates"):
+                                         r"expected k, c, candidates, local, scale"):
         sampler_from_spec("rad:foo=1")
     with pytest.raises(ValueError, match=r"unknown option\(s\) k for 'uniform'; expected no "
                                          r"options"):
@@ -412,6 +412,15 @@ def test_specs_and_their_errors():
         sampler_from_spec("rad:candidates=0")
     with pytest.raises(TypeError, match=r"k: expected a real number >= 0, got 'x'"):
         sampler_from_spec("rad:k=x")
+    with pytest.raises(ValueError, match=r"local: expected an integer >= 0, got -1"):
+        sampler_from_spec("rad:local=-1")
+    with pytest.raises(TypeError, match=r"local: expected an integer >= 0, got 1.5"):
+        sampler_from_spec("rad:local=1.5")
+    with pytest.raises(ValueError, match=r"scale: expected a real number in \(0, 1\], got 0"):
+        sampler_from_spec("rad:local=2,scale=0")
+    s = sampler_from_spec("rad:k=1,c=0,local=4,scale=0.05")
+    assert (s.local, s.scale) == (4, 0.05) and sampler_from_spec(s.config()) == s
+    assert "local" not in ResidualAdaptive().config()  # unchanged for runs without them
     for bad in (3, "", None):
         with pytest.raises(TypeError, match="sampler: expected a spec string"):
             sampler_from_spec(bad)
@@ -522,3 +531,62 @@ def test_cli_resume_of_a_rad_run(capsys, tmp_path):
 def test_help_mentions_the_sampler(capsys):
     code, out, _ = run_cli(capsys, "train", "--help")
     assert code == 0 and "--sampler" in out and "rad[:k=K,c=C,candidates=M]" in out
+
+
+# ------------------------------------------------------- local candidates for a thin layer
+class Spike(pinnk.Problem):
+    """One residual term r = u (a value, zero label) on [0, 1] and nothing else."""
+
+    name = "spike"
+    input_names = ("x",)
+    output_names = ("u",)
+    domain = pinnk.Box((0.0,), (1.0,))
+    defaults = pinnk.Defaults(width=8, depth=1, steps=10, points={"r": 200})
+
+    def terms(self, n=None, generator=None, dtype=None):
+        c = self.counts(n, ["r"])
+        x = torch.rand(c["r"], 1, generator=generator, dtype=dtype)
+        return [pinnk.Term("r", ops.value(), x, residual=True)]
+
+    def solution(self, x):
+        return torch.zeros_like(x)
+
+
+class SpikeNet(torch.nn.Module):
+    """u(x) = 1 + 1000 exp(−((x − x*)/w)²): a residual 1000 times larger in a layer of width
+    w = 1e-3 around x* = 0.6137."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(1e-3, dtype=F64))
+
+    def forward(self, x):
+        return 1.0 + 1000.0 * torch.exp(-((x - 0.6137) / self.w) ** 2)
+
+
+@pytest.mark.parametrize("local", [0, 4])
+def test_rad_local_candidates_find_a_layer_thinner_than_the_candidates_spacing(local):
+    p, model, n = Spike(), SpikeNet(), 200
+    s = ResidualAdaptive(k=1, c=0, candidates=4, local=local, scale=0.01)
+    terms = p.terms(n, gen(1), F64)
+    hits = []
+    for seed in range(5):
+        new = s.sample(p, n, gen(seed), dtype=F64, device=CPU, model=model, terms=terms)
+        x = new[0].points[:, 0]
+        assert new[0].n == n and bool(((x >= 0) & (x <= 1)).all())
+        hits.append(int(((x - 0.6137).abs() < 3e-3).sum()))
+    if local:
+        assert min(hits) >= 20, hits  # the layer is found at every draw
+    else:
+        assert max(hits) <= 8, hits  # 800 uniform candidates put ~5 points in it
+
+
+def test_rad_local_candidates_skip_terms_with_labels_at_their_points():
+    p = Labelled()
+    model = net(p)
+    s = ResidualAdaptive(k=1, c=1, candidates=3, local=2)
+    terms = p.terms(None, gen(1), F64)
+    new = s.sample(p, None, gen(4), dtype=F64, device=CPU, model=model, terms=terms)
+    assert_labels_match(new)
+    cand = p.terms({"forced": 24 * 3, "data": 12, "slope": 10}, gen(4), F64)
+    assert bool(torch.isin(new[0].points[:, 0], cand[0].points[:, 0]).all())
