@@ -134,9 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resample-every", type=int, metavar="K", dest="resample_every",
                    help="draw new collocation points every K steps (0: never; default)")
     t.add_argument("--sampler", metavar="SPEC", help="how --resample-every redraws the points: "
-                   "uniform (default), rad[:k=K,c=C,candidates=M] (residual-based adaptive: "
-                   "keep 1 of M candidates with probability ~ |r|^k/mean|r|^k + c; needs "
-                   "--resample-every)")
+                   "uniform (default), rad[:k=K,c=C,candidates=M,local=L,scale=S] "
+                   "(residual-based adaptive: keep 1 of M candidates with probability ~ "
+                   "|r|^k/mean|r|^k + c, L more candidates per point near those, spread S; "
+                   "needs --resample-every)")
     t.add_argument("--device", metavar="DEVICE", help="auto (default: CUDA when available), cpu, "
                    "cuda, cuda:N")
     t.add_argument("--dtype", choices=("float32", "float64"), help="default float32; float64 "
