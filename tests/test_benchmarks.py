@@ -178,3 +178,33 @@ def test_accuracy_grid_measures_of_a_riemann_problem():
     assert reg["error"] == pytest.approx(np.linalg.norm(fv - ref) / np.linalg.norm(ref),
                                          rel=1e-12)
     assert 0 < reg["grid_error_after_start"] < reg["grid_error"]
+
+
+def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys):
+    """The last-stage script rebuilds a continuation run's final network, trains it on the
+    changed problem and measures it; the start figures are the run's own; bad input exits 2."""
+    from dataclasses import replace
+
+    from solvers.benchmarks import accuracy, last_stage
+
+    t = replace(accuracy.BY_NAME["sod-gn"], model_options={"width": 6, "depth": 1},
+                points={k: 12 for k in accuracy._SOD_POINTS}, resample_every=2, sampler="uniform",
+                continuation={"parameter": "viscosity", "values": [0.02, 0.01],
+                              "steps": [2, 2]})
+    row = accuracy.run_target(t, tmp_path)
+    run = tmp_path / "sod-gn"
+    js = tmp_path / "rec.jsonl"
+    code = last_stage.main([str(run), "--steps", "2", "--param", "viscosity=0.005",
+                            "--sampler", "rad:local=2", "--json", str(js), "--threads", "1"])
+    assert code == 0
+    rec = json.loads(js.read_text().splitlines()[-1])
+    assert rec["params"]["viscosity"] == 0.005 and rec["from_params"]["viscosity"] == 0.01
+    assert rec["start"]["error"] == pytest.approx(row["error"], rel=1e-12)
+    assert rec["start"]["grid_error"] == pytest.approx(row["grid_error"], rel=1e-12)
+    assert rec["end"]["error"] != rec["start"]["error"] and rec["sampler"] == "rad:local=2"
+    assert "end: ρ(x, t_end)" in capsys.readouterr().out
+    assert last_stage.main([str(tmp_path / "none"), "--steps", "2"]) == 2
+    assert "has no stage-K folders" in capsys.readouterr().err
+    assert last_stage.main([str(run), "--steps", "2", "--param", "viscosity"]) == 2
+    assert "--param: expected NAME=VALUE" in capsys.readouterr().err
+    assert last_stage.main([str(run), "--steps", "0"]) == 2
