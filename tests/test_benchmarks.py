@@ -194,7 +194,7 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
     row = accuracy.run_target(t, tmp_path)
     run = tmp_path / "sod-gn"
     js = tmp_path / "rec.jsonl"
-    code = last_stage.main([str(run), "--steps", "2", "--param", "viscosity=0.005",
+    code = last_stage.main([str(run), "--steps", "3", "--param", "viscosity=0.005",
                             "--sampler", "rad:local=2", "--json", str(js), "--threads", "1"])
     assert code == 0
     rec = json.loads(js.read_text().splitlines()[-1])
