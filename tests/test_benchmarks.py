@@ -190,7 +190,7 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
     t = replace(accuracy.BY_NAME["sod-gn"], model_options={"width": 6, "depth": 1},
                 points={k: 12 for k in accuracy._SOD_POINTS}, resample_every=2, sampler="uniform",
                 continuation={"parameter": "viscosity", "values": [0.02, 0.01],
-                              "steps": [2, 2]})
+                              "steps": [3, 3]})
     row = accuracy.run_target(t, tmp_path)
     run = tmp_path / "sod-gn"
     js = tmp_path / "rec.jsonl"
