@@ -221,11 +221,13 @@ class _Products:
         self._free: dict = {}
         self._scratch: dict = {}
         self._masks: dict = {}
+        self._lower_only: set = set()  # keys of kept products valid in their lower triangle only
 
     def next_layer(self, counts: dict, full: set) -> None:
         for t in self._kept.values():
             self._free.setdefault((tuple(t.shape), t.dtype, t.device), []).append(t)
         self._kept = {}
+        self._lower_only = set()
         self.counts = counts
         self.full = full
 
@@ -242,32 +244,36 @@ class _Products:
             buf = self._scratch[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
         return buf
 
-    def __call__(self, a: torch.Tensor, b: torch.Tensor, slot: int = 0) -> torch.Tensor:
+    def __call__(self, a: torch.Tensor, b: torch.Tensor, slot: int = 0,
+                 lower: bool = False) -> torch.Tensor:
+        """a bᵀ; with ``lower`` the caller reads only its lower triangle (the product may then
+        be valid there only)."""
+        key = _pair_key(a, b)
         hit = self._kept.get((id(a), id(b)))
-        if hit is not None:
+        if hit is not None and (lower or key not in self._lower_only):
             return hit
         hit = self._kept.get((id(b), id(a)))
-        if hit is not None:
+        if hit is not None and key not in self._lower_only:
             return hit.T
         shape = (a.shape[0], b.shape[0])
-        key = _pair_key(a, b)
+        if not lower and key in self._lower_only:  # kept as a triangle: a whole one, once
+            return torch.mm(a, b.T, out=self._scratch_buffer(slot, shape, a))
         keep = (self.counts.get(key, 0) > 1
                 and (len(self._kept) + 1) * shape[0] * shape[1] * a.element_size() <= self.budget)
         out = self._pooled(shape, a) if keep else self._scratch_buffer(slot, shape, a)
-        if not (a is b and key in self.counts and self._symmetric(a, key, out, slot)):
+        half = a is b and lower and key in self.counts and key not in self.full
+        if half and syrk_lower(a, out):
+            if keep:
+                self._lower_only.add(key)
+        elif not (a is b and key in self.counts and self._mirrored(a, out, slot)):
             torch.mm(a, b.T, out=out)
         if keep:
             self._kept[(id(a), id(b))] = out
         return out
 
-
-    def _symmetric(self, a: torch.Tensor, key: tuple, out: torch.Tensor, slot: int) -> bool:
-        """a aᵀ into ``out`` by BLAS syrk, half the multiply-adds of a general product: only its
-        lower triangle where every block reads no more (a stream pair (s, s) of a chunk with
-        itself), else, for factors wide enough that half a product outweighs one pass over the
-        result, the lower triangle mirrored. False where not done."""
-        if key not in self.full:
-            return syrk_lower(a, out)
+    def _mirrored(self, a: torch.Tensor, out: torch.Tensor, slot: int) -> bool:
+        """The whole a aᵀ into ``out`` by BLAS syrk and one mirror pass, for factors wide enough
+        that half a product outweighs one pass over the result. False where not done."""
         if a.shape[1] < _SYRK_MIRROR_MIN_WIDTH:
             return False
         tmp = self._scratch_buffer(slot + 2, tuple(out.shape), a)
@@ -454,14 +460,15 @@ class StructuredFeatures:
                 done_bias = la.train_b and self.A0s[l] is Aa[0] and other.A0s[l] is Ab[0]
                 for s in range(len(Aa)):
                     for t in range(s if same else 0, len(Ab)):
-                        acc = off if same and t != s else sym
-                        AA = mm(Aa[s], Ab[t], 0)
-                        acc.addcmul_(AA, mm(Ha[s], Hb[t], 1), value=cw2)
+                        lower = same and t == s
+                        acc = sym if lower else (off if same else G)
+                        AA = mm(Aa[s], Ab[t], 0, lower)
+                        acc.addcmul_(AA, mm(Ha[s], Hb[t], 1, lower), value=cw2)
                         if done_bias and s == 0 and t == 0:
                             sym.add_(AA, alpha=la.cb * la.cb)
         if la.train_b and not done_bias and self.A0s[l] is not None \
                 and other.A0s[l] is not None:
-            sym.add_(mm(self.A0s[l], other.A0s[l], 0), alpha=la.cb * la.cb)
+            sym.add_(mm(self.A0s[l], other.A0s[l], 0, same), alpha=la.cb * la.cb)
 
     def cross_diag(self, other: "StructuredFeatures") -> torch.Tensor:
         """Θ(x_k, x_k) between two terms at the same points, shape (n,), without any n×n block."""

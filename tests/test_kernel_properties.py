@@ -190,3 +190,21 @@ def test_structured_kernel_is_the_same_without_symmetric_products(case, monkeypa
     assert rel_err(with_syrk, without) < 1e-12
     assert rel_err(with_syrk, jac) < 1e-10
     assert torch.equal(with_syrk, with_syrk.T)
+
+
+def test_products_give_a_whole_product_after_keeping_a_triangle():
+    """A kept product formed as a lower triangle (every planned use reads no more) is not handed
+    to a caller that reads it whole (the bias product of another block, not in the plan)."""
+    from pinnk._structured import _pair_key, _Products
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(30, 9, generator=g, dtype=torch.float64)
+    pool = _Products(budget=1 << 20)
+    pool.next_layer({_pair_key(a, a): 2}, set())
+    tri = pool(a, a, 0, lower=True)
+    assert torch.allclose(tri.tril(), (a @ a.T).tril(), rtol=1e-12, atol=1e-12)
+    assert pool(a, a, 0, lower=True) is tri  # kept
+    whole = pool(a, a, 1)
+    assert torch.allclose(whole, a @ a.T, rtol=1e-12, atol=1e-12)
+    # a product some block reads whole is formed whole for every caller
+    pool.next_layer({_pair_key(a, a): 2}, {_pair_key(a, a)})
+    assert torch.allclose(pool(a, a, 0, lower=True), a @ a.T, rtol=1e-12, atol=1e-12)
