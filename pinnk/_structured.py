@@ -34,6 +34,7 @@ accumulated and mirrored once per block.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -91,7 +92,6 @@ def syrk_lower(a: torch.Tensor, out: torch.Tensor, beta: float = 0.0) -> bool:
 
 def _blas_threads(like: torch.Tensor):
     """A context that runs SciPy's BLAS on torch's thread count (a no-op off the CPU)."""
-    import contextlib
     if _syrk(like) is None:
         return contextlib.nullcontext()
     return _blas()[1].limit(limits=torch.get_num_threads(), user_api="blas")

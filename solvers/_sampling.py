@@ -158,8 +158,8 @@ class ResidualAdaptive(Sampler):
     near the uniform ones: a uniform candidate chosen with the RAD weights above (with
     replacement), plus Gaussian noise of standard deviation ``scale`` times the domain's extent
     per axis (for half of them) or a tenth of that (the other half), clipped to the domain box —
-    so that the draw zooms in on where the residual is largest. Terms with labels at their points (which cannot move) take no local
-    candidates.
+    so that the draw zooms in on where the residual is largest. Terms with labels at their
+    points (which cannot move) take no local candidates.
 
     Args:
         k: the exponent, a real number >= 0 (paper default 1).

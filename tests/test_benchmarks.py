@@ -195,7 +195,8 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
     run = tmp_path / "sod-gn"
     js = tmp_path / "rec.jsonl"
     code = last_stage.main([str(run), "--steps", "3", "--param", "viscosity=0.005",
-                            "--sampler", "rad:local=2", "--json", str(js), "--threads", "1"])
+                            "--sampler", "rad:local=2", "--resample-every", "1", "--json", str(js),
+                            "--threads", "1"])
     assert code == 0
     rec = json.loads(js.read_text().splitlines()[-1])
     assert rec["params"]["viscosity"] == 0.005 and rec["from_params"]["viscosity"] == 0.01

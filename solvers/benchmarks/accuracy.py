@@ -468,20 +468,26 @@ def final_time_metrics(problem, model, output: str) -> dict:
     return out
 
 
+def _grid_reference(problem, output: str) -> tuple:
+    """The trainer's (x, t) evaluation grid, (N, 2) float64, and the exact ``output`` there (N,)
+    as numpy."""
+    from solvers._export import default_resolution
+
+    grid, _ = problem.evaluation_points(default_resolution(2), dtype=torch.float64)
+    k = problem.output_names.index(output)
+    return grid, problem.solution(grid).to(torch.float64).numpy()[:, k]
+
+
 def grid_error_after_start(problem, model, output: str) -> float:
     """Relative L2 of ``output`` over the trainer's (x, t) evaluation grid without its t = 0
     row. On a Riemann problem that row has a grid point exactly at the initial jump (x0, 0),
     where the exact solution takes the right state: a continuous fit that passes through the
     mean of the two states there is off by half the jump at that one point (for Sod ρ, 0.44 —
     6.3e-3 of the relative L2 over the 101 × 101 grid)."""
-    from solvers._export import default_resolution
-
-    grid, _ = problem.evaluation_points(default_resolution(2), dtype=torch.float64)
-    grid = grid[grid[:, problem.time_index] > 0]
-    k = problem.output_names.index(output)
-    pred = _predict(model, grid).numpy()[:, k]
-    ref = problem.solution(grid).to(torch.float64).numpy()[:, k]
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+    grid, ref = _grid_reference(problem, output)
+    later = grid[:, problem.time_index] > 0
+    pred = _predict(model, grid[later]).numpy()[:, problem.output_names.index(output)]
+    return float(np.linalg.norm(pred - ref[later.numpy()]) / np.linalg.norm(ref[later.numpy()]))
 
 
 def regularisation_metrics(problem, output: str) -> dict | None:
@@ -494,8 +500,6 @@ def regularisation_metrics(problem, output: str) -> dict | None:
     if getattr(problem, "viscosity", 0.0) in (0.0, None) or not hasattr(problem,
                                                                          "viscous_reference"):
         return None
-    from solvers._export import default_resolution
-
     lo, hi = problem.domain.lower, problem.domain.upper
     ti, xi = problem.time_index, 0  # a tube's inputs are (x, t)
     t_end = float(hi[ti])
@@ -503,7 +507,7 @@ def regularisation_metrics(problem, output: str) -> dict | None:
     # star states, bounded here by twice the fastest wave speed (Sod 1.75, Lax 2.48)
     fastest = float(np.max(np.abs(np.asarray(problem.solver.wave_speeds()))))
     cells = int(max(2000, math.ceil(2.0 * fastest / problem.viscosity)))
-    grid, _ = problem.evaluation_points(default_resolution(2), dtype=torch.float64)
+    grid, ref_grid = _grid_reference(problem, output)
     gp = grid.numpy()
     times = np.unique(np.append(gp[:, ti], t_end))
     xc, snaps = problem.viscous_reference(t=times, cells=cells)
@@ -512,7 +516,6 @@ def regularisation_metrics(problem, output: str) -> dict | None:
     for j, tv in enumerate(times):
         on = gp[:, ti] == tv
         fv_grid[on] = np.interp(gp[on, xi], xc, snaps[j, :, k])
-    ref_grid = problem.solution(grid).to(torch.float64).numpy()[:, k]
     later = gp[:, ti] > 0
     w = snaps[-1]
     xs = np.linspace(float(lo[xi]), float(hi[xi]), FINAL_GRID)

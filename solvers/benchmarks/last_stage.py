@@ -8,8 +8,9 @@ and without its t = 0 row)::
 
 RUN is a folder written by ``solvers.train_continuation`` (``stage-0`` … ``stage-K``): the
 network's options are read from ``stage-0/config.json``, its weights from the last stage's
-checkpoint (or ``--stage K``), the problem, points, optimizer, weighting, dtype and resampling
-from that stage's config; ``--param NAME=VALUE`` changes a problem parameter. Prints the start
+checkpoint (or ``--stage K``), the problem, points, optimizer, weighting, dtype, resampling and
+sampler from that stage's config; ``--param NAME=VALUE`` changes a problem parameter,
+``--sampler`` and ``--resample-every`` the sampling. Prints the start
 and end figures and, with ``--json FILE``, appends them as one record. Nothing in RUN is changed.
 """
 
@@ -59,7 +60,7 @@ def measure(problem, model, output: str = "rho") -> dict:
 
 
 def run(run_dir: Path, steps: int, params: dict, sampler: str | None, stage: int | None = None,
-        seed: int = 0) -> dict:
+        seed: int = 0, resample_every: int | None = None) -> dict:
     import problems
     import solvers
     from solvers._train import CHECKPOINT, build_model, model_config
@@ -80,10 +81,11 @@ def run(run_dir: Path, steps: int, params: dict, sampler: str | None, stage: int
                                      weights_only=False)["model"])
     start = measure(problem, model)
     t0 = time.perf_counter()
-    res = solvers.train(problem, model, steps=steps, weighting=cfg["weighting"]["kind"],
-                        optimizer="gn" if cfg["optimizer"]["kind"] == "gn"
-                        else cfg["optimizer"]["kind"], points=cfg["points"],
-                        resample_every=cfg["resample_every"] or 10,
+    # the run's own strategies, rebuilt from their config() mappings
+    res = solvers.train(problem, model, steps=steps, weighting=cfg["weighting"],
+                        optimizer=cfg["optimizer"], points=cfg["points"],
+                        resample_every=(cfg["resample_every"] if resample_every is None
+                                        else resample_every),
                         sampler=sampler or cfg["sampler"], dtype=cfg["dtype"], seed=seed,
                         ntk_every=0, export=False)
     end = measure(problem, res.model)
@@ -102,6 +104,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sampler", default=None, help="the new stage's sampler spec (default: "
                     "the run's)")
     ap.add_argument("--stage", type=int, default=None, help="start from stage K (default last)")
+    ap.add_argument("--resample-every", type=int, default=None, metavar="K",
+                    help="redraw the points every K steps (default: the run's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="append the record to this file (JSON lines)")
     add_threads_option(ap)
@@ -112,7 +116,8 @@ def main(argv=None) -> int:
         if args.steps < 1:
             raise ValueError(f"--steps: expected a positive integer, got {args.steps}")
         params = dict(_parse_param(p) for p in args.param)
-        rec = run(Path(args.run), args.steps, params, args.sampler, args.stage, args.seed)
+        rec = run(Path(args.run), args.steps, params, args.sampler, args.stage, args.seed,
+                  args.resample_every)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
