@@ -144,6 +144,30 @@ def _mul(a, b):
     return None if a is None or b is None else a * b
 
 
+#: up to this width a row-wise outer-product sum is formed one column (or row) at a time
+_NARROW = 16
+
+
+def _outer_sum(As: list, Hs: list, out: torch.Tensor, scale: float) -> None:
+    """out[k] ← scale Σ_s As[s][k] ⊗ Hs[s][k] for every row k: ``As[s]`` (n, w_out),
+    ``Hs[s]`` (n, w_in), ``out`` an (n, w_out, w_in) tensor or view.
+
+    A narrow side (an input layer of a low-dimensional problem, an output layer) is looped over,
+    a few vector operations each; two wide sides go to one batched product."""
+    n, wo, wi = out.shape
+    if min(wo, wi) <= _NARROW:
+        lines = [(out[:, :, j], As, [h[:, j:j + 1] for h in Hs]) for j in range(wi)] \
+            if wi <= wo else [(out[:, i, :], Hs, [a[:, i:i + 1] for a in As]) for i in range(wo)]
+        for o, wide, cols in lines:
+            torch.mul(wide[0], cols[0], out=o)
+            for w, c in zip(wide[1:], cols[1:]):
+                o.addcmul_(w, c)
+    else:
+        out.copy_(torch.bmm(torch.stack(As, 2), torch.stack(Hs, 1)))
+    if scale != 1.0:
+        out.mul_(scale)
+
+
 @dataclass
 class _Layer:
     """The kernel factors of one linear layer: stream adjoints As[s] (n, w_out) and stream
@@ -168,20 +192,21 @@ class _Layer:
         return None if self.Hs is None else torch.stack(self.Hs)
 
     @functools.cached_property
-    def _rows(self) -> torch.Tensor:
-        n = self.A.shape[1]
-        return self.cw * torch.einsum("snw,snv->nwv", self.A, self.H).reshape(n, -1)
+    def rows_with_bias(self) -> torch.Tensor:
+        """The layer's Jacobian rows, weights then bias (c_b A_0) when it is trained, shape
+        (n, w_out·w_in [+ w_out]) (formed once)."""
+        A0, Hs = self.As[0], self.Hs
+        n, wo, wi = A0.shape[0], self.w_out, self.w_in
+        bias = self.train_b and self.A0 is not None
+        out = torch.empty(n, wo * wi + (wo if bias else 0), dtype=A0.dtype, device=A0.device)
+        _outer_sum(self.As, Hs, out[:, :wo * wi].view(n, wo, wi), self.cw)
+        if bias:
+            torch.mul(self.A0, self.cb, out=out[:, wo * wi:])
+        return out
 
     def materialized(self) -> torch.Tensor:
         """The weight-Jacobian rows c_w Σ_s A_s ⊗ H_s, shape (n, w_out·w_in) (formed once)."""
-        return self._rows
-
-    @functools.cached_property
-    def rows_with_bias(self) -> torch.Tensor:
-        """The layer's Jacobian rows, weights then bias (c_b A_0) when it is trained."""
-        if not self.train_b or self.A0 is None:
-            return self._rows
-        return torch.cat([self._rows, self.cb * self.A0], dim=1)
+        return self.rows_with_bias[:, :self.w_out * self.w_in]
 
 
 class GramCache:

@@ -146,6 +146,21 @@ def test_matrix_in_place_blocks_survive_changes_to_the_matrix():
         [1.0] * terms[0].n + [2.0] * terms[1].n + [0.5] * terms[2].n, dtype=ref.dtype)) < 1e-12
 
 
+@pytest.mark.parametrize("wo,wi", [(24, 2), (3, 24), (2, 2), (20, 18)])
+def test_outer_sum_is_the_rowwise_sum_of_outer_products(wo, wi):
+    """The materialised rows of a layer: narrow sides looped over, wide ones batched, into a
+    strided view (the weight columns of a buffer that also holds the bias columns)."""
+    from pinnk._structured import _outer_sum
+    g = torch.Generator().manual_seed(4)
+    As = [torch.randn(9, wo, generator=g, dtype=torch.float64) for _ in range(3)]
+    Hs = [torch.randn(9, wi, generator=g, dtype=torch.float64) for _ in range(3)]
+    buf = torch.full((9, wo * wi + 5), 7.0, dtype=torch.float64)
+    _outer_sum(As, Hs, buf[:, :wo * wi].view(9, wo, wi), 0.5)
+    ref = 0.5 * torch.einsum("snw,snv->nwv", torch.stack(As), torch.stack(Hs)).reshape(9, -1)
+    assert rel_err(buf[:, :wo * wi], ref) < 1e-14
+    assert bool((buf[:, wo * wi:] == 7.0).all())
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_syrk_lower_writes_the_lower_triangle_of_a_gram(dtype):
     from pinnk._structured import syrk_lower
