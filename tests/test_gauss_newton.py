@@ -136,3 +136,15 @@ def test_bad_input_is_named():
         big.biases[1].fill_(1e4)
     with pytest.raises(ValueError, match="model: the output or its derivatives are NaN or Inf"):
         pinnk.GaussNewtonSystem(big, [pinnk.Term("pde", ops.value(), terms[0].points)])
+
+
+def test_cholesky_solve_by_two_triangular_solves():
+    from pinnk._gauss_newton import _cholesky_solve
+    g = torch.Generator().manual_seed(2)
+    X = torch.randn(60, 20, generator=g, dtype=torch.float64)
+    A = X @ X.T + 1e-3 * torch.eye(60, dtype=torch.float64)
+    b = torch.randn(60, generator=g, dtype=torch.float64)
+    x = _cholesky_solve(torch.linalg.cholesky(A), b)
+    assert x.shape == (60,)
+    assert rel_err(A @ x, b) < 1e-10
+    assert rel_err(x, torch.linalg.solve(A, b)) < 1e-9
