@@ -209,3 +209,35 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
     assert last_stage.main([str(run), "--steps", "2", "--param", "viscosity"]) == 2
     assert "--param: expected NAME=VALUE" in capsys.readouterr().err
     assert last_stage.main([str(run), "--steps", "0"]) == 2
+
+
+def test_accuracy_marched_target_measures_the_composite(tmp_path):
+    """A marched target trains its windows in turn and is measured on the composite of the
+    windows' networks; remeasuring rebuilds that composite from the windows' checkpoints."""
+    from dataclasses import replace
+
+    from solvers.benchmarks import accuracy
+
+    t = replace(accuracy.BY_NAME["rotating-cone-gn"], windows=2, steps=2,
+                params={"T": 0.5}, model_options={"width": 6, "depth": 1},
+                points={"residual": 20, "initial": 10, "boundary": 10})
+    row = accuracy.run_target(t, tmp_path)
+    assert row["status"] == "ok", row
+    assert row["steps_done"] == 4 and len(row["windows"]) == 2
+    assert [w["t"] for w in row["windows"]] == [[0.0, 0.25], [0.25, 0.5]]
+    assert (tmp_path / "rotating-cone-gn" / "window-1").is_dir()
+    assert 0 < row["error"] < 10 and row["meets"] is None
+    assert "marched in 2 equal time windows" in accuracy.render({"rotating-cone-gn": row}, 1)
+    again = accuracy.remeasure(t, tmp_path)
+    assert again["remeasured"] and again["steps_done"] == 4
+    assert again["error"] == pytest.approx(row["error"], rel=1e-12)
+
+
+def test_accuracy_target_is_marched_or_continued_not_both(tmp_path):
+    from dataclasses import replace
+
+    from solvers.benchmarks import accuracy
+
+    t = replace(accuracy.BY_NAME["sod-gn"], windows=2)
+    with pytest.raises(ValueError, match="marched or continued, not both"):
+        accuracy.run_target(t, tmp_path)
