@@ -241,3 +241,28 @@ def test_accuracy_target_is_marched_or_continued_not_both(tmp_path):
     t = replace(accuracy.BY_NAME["sod-gn"], windows=2)
     with pytest.raises(ValueError, match="marched or continued, not both"):
         accuracy.run_target(t, tmp_path)
+
+
+def test_regularisation_is_computed_once_per_problem(monkeypatch):
+    """Seeds of one target measure the same finite-volume regularisation: it runs once."""
+    import problems
+    from solvers.benchmarks import accuracy
+
+    import numpy as np
+
+    calls = []
+    first = problems.get("sod", viscosity=0.04, t_end=0.05)
+
+    def counting(self, t, cells):  # a stand-in for the finite-volume run: constant states
+        calls.append(self.params["viscosity"])
+        return np.linspace(0.0, 1.0, 50), np.ones((len(t), 50, 3))
+
+    monkeypatch.setattr(type(first), "viscous_reference", counting)
+    monkeypatch.setattr(accuracy, "_REGULARISATIONS", {})
+    a = accuracy.regularisation_metrics(first, "rho")
+    b = accuracy.regularisation_metrics(problems.get("sod", viscosity=0.04, t_end=0.05), "rho")
+    assert a == b and calls == [0.04]
+    b["error"] = -1.0  # a caller's copy: the cached figures are not changed
+    assert accuracy.regularisation_metrics(first, "rho")["error"] == a["error"]
+    accuracy.regularisation_metrics(problems.get("sod", viscosity=0.05, t_end=0.05), "rho")
+    assert calls == [0.04, 0.05]
