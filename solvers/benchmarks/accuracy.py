@@ -827,6 +827,7 @@ def _same_config(t: Target, row: dict) -> bool:
             and c["weighting"] == t.weighting and c["optimizer"] == t.optimizer
             and c["steps"] == t.steps and c["model_options"] == t.model_options
             and c["resample_every"] == t.resample_every and c["points"] == t.points
+            and c.get("sampler", "uniform") == t.sampler
             and c.get("continuation") == t.continuation and c.get("windows") == t.windows)
 
 
