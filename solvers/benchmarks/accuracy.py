@@ -694,69 +694,57 @@ def _finish_row(target: Target, row: dict, m: dict, stages: list, state: dict,
 
 def remeasure(target: Target, out_root: Path) -> dict:
     """The row of a target whose training finished in ``out_root/NAME`` but whose measurement
-    did not: the final network is rebuilt from the last run folder's checkpoint and measured
-    as :func:`run_target` would have (the wall times are the trainer's, from ``metrics.json``)."""
+    did not: the final network (a marched target: the composite of its windows' networks) is
+    rebuilt from the run folders' checkpoints and measured as :func:`run_target` would have
+    (the wall times are the trainer's, from ``metrics.json``)."""
     import problems
     from solvers._train import CHECKPOINT, build_model, model_config
 
     run_dir = out_root / target.name
     cont = target.continuation
-    if target.windows is not None:
-        return _remeasure_march(target, run_dir)
-    dirs = ([run_dir / f"stage-{k}" for k in range(len(cont["values"]))] if cont else [run_dir])
     params = dict(target.params)
-    if cont:
+    if target.windows is not None:
+        dirs = [run_dir / f"window-{k}" for k in range(target.windows)]
+    elif cont:
+        dirs = [run_dir / f"stage-{k}" for k in range(len(cont["values"]))]
         params = {k: v for k, v in params.items() if k != cont["parameter"]}
         params[cont["parameter"]] = cont["values"][-1]
+    else:
+        dirs = [run_dir]
     problem = problems.get(target.problem, **params)
-    dtype = getattr(torch, target.dtype)
-    model = build_model(problem, model_config(problem, **target.model_options),
-                        torch.Generator().manual_seed(0), dtype)
-    ckpt = torch.load(dirs[-1] / CHECKPOINT, map_location="cpu", weights_only=False)
-    model.load_state_dict(ckpt["model"])
-    # what _finish_row reads of each stage's TrainResult: its metrics, and the last one's model
+
+    def final_model(d: Path) -> torch.nn.Module:
+        model = build_model(problem, model_config(problem, **target.model_options),
+                            torch.Generator().manual_seed(0), getattr(torch, target.dtype))
+        ckpt = torch.load(d / CHECKPOINT, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        return model
+
+    # what _finish_row reads of each stage's TrainResult: its metrics
     stages = [SimpleNamespace(metrics=json.loads((d / "metrics.json").read_text()))
               for d in dirs]
-    stages[-1].model = model
     row = _new_row(target, run_dir, target.steps, smoke=False)
     row["date"] = time.strftime("%Y-%m-%d %H:%M",
                                 time.localtime((dirs[-1] / "metrics.json").stat().st_mtime))
     row["remeasured"] = True
-    m = measure(target, problem, model, stages[-1].metrics)
-    return _finish_row(target, row, m, stages, {"stopped_at": None}, target.budget_s,
-                       time.perf_counter())
+    if target.windows is None:
+        model, metrics = final_model(dirs[-1]), stages[-1].metrics
+    else:
+        from solvers._export import evaluate_fields, relative_l2
+        from solvers._marching import WindowedModel, window_edges
 
-
-def _remeasure_march(target: Target, run_dir: Path) -> dict:
-    """:func:`remeasure` for a marched target: the composite of the windows' final networks."""
-    import problems
-    from solvers._export import evaluate_fields, relative_l2
-    from solvers._marching import WindowedModel, window_edges
-    from solvers._train import CHECKPOINT, build_model, model_config
-
-    problem = problems.get(target.problem, **target.params)
-    ti = problem.time_index
-    edges = window_edges(float(problem.domain.lower[ti]), float(problem.domain.upper[ti]),
-                         target.windows)
-    dirs = [run_dir / f"window-{k}" for k in range(target.windows)]
-    models = []
-    for d in dirs:
-        model = build_model(problem, model_config(problem, **target.model_options),
-                            torch.Generator().manual_seed(0), getattr(torch, target.dtype))
-        model.load_state_dict(torch.load(d / CHECKPOINT, map_location="cpu",
-                                         weights_only=False)["model"])
-        models.append(model)
-    composite = WindowedModel(models, edges, ti)
-    data = evaluate_fields(problem, composite)
-    rel = relative_l2(data.prediction, data.reference)
-    stages = [SimpleNamespace(metrics=json.loads((d / "metrics.json").read_text())) for d in dirs]
-    row = _new_row(target, run_dir, target.steps, smoke=False)
-    row["remeasured"] = True
-    row["windows"] = [{"t": [edges[k], edges[k + 1]], **{key: st.metrics[key] for key in
-                       ("steps", "wall_time_s", "final_loss", "relative_l2")}}
-                      for k, st in enumerate(stages)]
-    m = measure(target, problem, composite,
-                {"relative_l2": {n: float(v) for n, v in zip(problem.output_names, rel)}})
+        ti = problem.time_index
+        edges = window_edges(float(problem.domain.lower[ti]), float(problem.domain.upper[ti]),
+                             target.windows)
+        model = WindowedModel([final_model(d) for d in dirs], edges, ti)
+        data = evaluate_fields(problem, model)
+        rel = relative_l2(data.prediction, data.reference)
+        metrics = {"relative_l2": {n: float(v) for n, v in zip(problem.output_names, rel)}}
+        row["windows"] = [{"t": [edges[k], edges[k + 1]],
+                           **{key: st.metrics[key] for key in
+                              ("steps", "wall_time_s", "final_loss", "relative_l2")}}
+                          for k, st in enumerate(stages)]
+    m = measure(target, problem, model, metrics)
     return _finish_row(target, row, m, stages, {"stopped_at": None}, target.budget_s,
                        time.perf_counter())
 
