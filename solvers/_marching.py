@@ -217,6 +217,25 @@ class MarchResult:
                 f"relative_l2={self.metrics['relative_l2']})")
 
 
+def march_metrics(problem: pinnk.Problem, composite: WindowedModel, edges: Sequence[float],
+                  window_metrics: Sequence[Mapping]) -> dict:
+    """The metrics of a marched run (:attr:`MarchResult.metrics`): the relative L2 per output of
+    ``composite`` on ``problem``'s evaluation grid, the total wall time and steps, and per window
+    its interval, steps, wall time, final loss and relative L2 (from each window's trainer
+    ``metrics``, in window order)."""
+    from ._export import evaluate_fields, relative_l2
+
+    data = evaluate_fields(problem, composite)
+    rel = relative_l2(data.prediction, data.reference)
+    return {"relative_l2": {n: float(v) for n, v in zip(problem.output_names, rel)},
+            "wall_time_s": sum(m["wall_time_s"] for m in window_metrics),
+            "steps": sum(m["steps"] for m in window_metrics),
+            "windows": [{"t": [edges[k], edges[k + 1]], "steps": m["steps"],
+                         "wall_time_s": m["wall_time_s"], "final_loss": m["final_loss"],
+                         "relative_l2": m["relative_l2"]}
+                        for k, m in enumerate(window_metrics)]}
+
+
 def train_marching(problem: pinnk.Problem, windows: int | Sequence[float], *,
                    steps: int | Sequence[int], model: torch.nn.Module | None = None,
                    warm_start: bool = True, out: str | Path | None = None,
@@ -253,7 +272,6 @@ def train_marching(problem: pinnk.Problem, windows: int | Sequence[float], *,
     """
     import time
 
-    from ._export import evaluate_fields, relative_l2
     from ._train import train
 
     if problem.time_index is None:
@@ -304,16 +322,7 @@ def train_marching(problem: pinnk.Problem, windows: int | Sequence[float], *,
         models.append(previous)
         results.append(res)
     composite = WindowedModel(models, edges, ti)
-    data = evaluate_fields(problem, composite)
-    rel = relative_l2(data.prediction, data.reference)
-    metrics = {"relative_l2": {n: float(v) for n, v in zip(problem.output_names, rel)},
-               "wall_time_s": sum(r.metrics["wall_time_s"] for r in results),
-               "steps": sum(r.metrics["steps"] for r in results),
-               "windows": [{"t": [edges[k], edges[k + 1]], "steps": r.metrics["steps"],
-                            "wall_time_s": r.metrics["wall_time_s"],
-                            "final_loss": r.metrics["final_loss"],
-                            "relative_l2": r.metrics["relative_l2"]}
-                           for k, r in enumerate(results)]}
+    metrics = march_metrics(problem, composite, edges, [r.metrics for r in results])
     if out is not None:
         from pinnk.io import write_json
         write_json(Path(out) / "march.json", metrics)  # last: the windows' folders are complete

@@ -111,6 +111,17 @@ def build_model(problem: pinnk.Problem, cfg: Mapping, generator: torch.Generator
                      generator=generator, dtype=dtype)
 
 
+def load_network(problem: pinnk.Problem, model_options: Mapping, dtype: torch.dtype,
+                 run_dir: str | Path, name: str = "run") -> pinnk.MLP:
+    """The final network of a run folder: built by :func:`build_model` from
+    :func:`model_config` ``(problem, **model_options)``, its weights from the folder's checkpoint
+    (read and checked by :func:`read_checkpoint`, errors naming ``name``), on the CPU."""
+    model = build_model(problem, model_config(problem, **model_options),
+                        torch.Generator().manual_seed(0), dtype)
+    model.load_state_dict(read_checkpoint(Path(run_dir) / CHECKPOINT, name)["model"])
+    return model
+
+
 def _rng_state() -> dict:
     st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
           "python": random.getstate()}

@@ -708,7 +708,7 @@ def remeasure(target: Target, out_root: Path) -> dict:
     rebuilt from the run folders' checkpoints and measured as :func:`run_target` would have
     (the wall times are the trainer's, from ``metrics.json``)."""
     import problems
-    from solvers._train import CHECKPOINT, build_model, model_config
+    from solvers._train import load_network
 
     run_dir = out_root / target.name
     cont = target.continuation
@@ -724,11 +724,8 @@ def remeasure(target: Target, out_root: Path) -> dict:
     problem = problems.get(target.problem, **params)
 
     def final_model(d: Path) -> torch.nn.Module:
-        model = build_model(problem, model_config(problem, **target.model_options),
-                            torch.Generator().manual_seed(0), getattr(torch, target.dtype))
-        ckpt = torch.load(d / CHECKPOINT, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        return model
+        return load_network(problem, target.model_options, getattr(torch, target.dtype), d,
+                            "remeasure")
 
     # what _finish_row reads of each stage's TrainResult: its metrics
     stages = [SimpleNamespace(metrics=json.loads((d / "metrics.json").read_text()))
@@ -740,20 +737,14 @@ def remeasure(target: Target, out_root: Path) -> dict:
     if target.windows is None:
         model, metrics = final_model(dirs[-1]), stages[-1].metrics
     else:
-        from solvers._export import evaluate_fields, relative_l2
-        from solvers._marching import WindowedModel, window_edges
+        from solvers._marching import WindowedModel, march_metrics, window_edges
 
         ti = problem.time_index
         edges = window_edges(float(problem.domain.lower[ti]), float(problem.domain.upper[ti]),
                              target.windows)
         model = WindowedModel([final_model(d) for d in dirs], edges, ti)
-        data = evaluate_fields(problem, model)
-        rel = relative_l2(data.prediction, data.reference)
-        metrics = {"relative_l2": {n: float(v) for n, v in zip(problem.output_names, rel)}}
-        row["windows"] = [{"t": [edges[k], edges[k + 1]],
-                           **{key: st.metrics[key] for key in
-                              ("steps", "wall_time_s", "final_loss", "relative_l2")}}
-                          for k, st in enumerate(stages)]
+        metrics = march_metrics(problem, model, edges, [st.metrics for st in stages])
+        row["windows"] = metrics["windows"]
     m = measure(target, problem, model, metrics)
     return _finish_row(target, row, m, stages, {"stopped_at": None}, target.budget_s,
                        time.perf_counter())

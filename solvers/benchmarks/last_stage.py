@@ -63,7 +63,7 @@ def run(run_dir: Path, steps: int, params: dict, sampler: str | None, stage: int
         seed: int = 0, resample_every: int | None = None) -> dict:
     import problems
     import solvers
-    from solvers._train import CHECKPOINT, build_model, model_config
+    from solvers._train import CHECKPOINT, load_network
 
     dirs = _stage_dirs(run_dir)
     src = dirs[-1] if stage is None else run_dir / f"stage-{stage}"
@@ -72,13 +72,9 @@ def run(run_dir: Path, steps: int, params: dict, sampler: str | None, stage: int
     first = json.loads((dirs[0] / "config.json").read_text())
     cfg = json.loads((src / "config.json").read_text())
     net = {k: v for k, v in first["model"].items() if v is not None}
-    dtype = getattr(torch, cfg["dtype"])
     new_params = {**cfg["problem"]["params"], **params}
     problem = problems.get(cfg["problem"]["name"], **new_params)
-    model = build_model(problem, model_config(problem, **net), torch.Generator().manual_seed(0),
-                        dtype)
-    model.load_state_dict(torch.load(src / CHECKPOINT, map_location="cpu",
-                                     weights_only=False)["model"])
+    model = load_network(problem, net, getattr(torch, cfg["dtype"]), src, "RUN")
     start = measure(problem, model)
     t0 = time.perf_counter()
     # the run's own strategies, rebuilt from their config() mappings
