@@ -195,11 +195,11 @@ class _Layer:
     def rows_with_bias(self) -> torch.Tensor:
         """The layer's Jacobian rows, weights then bias (c_b A_0) when it is trained, shape
         (n, w_out·w_in [+ w_out]) (formed once)."""
-        A0, Hs = self.As[0], self.Hs
-        n, wo, wi = A0.shape[0], self.w_out, self.w_in
+        like = self.As[0]
+        n, wo, wi = like.shape[0], self.w_out, self.w_in
         bias = self.train_b and self.A0 is not None
-        out = torch.empty(n, wo * wi + (wo if bias else 0), dtype=A0.dtype, device=A0.device)
-        _outer_sum(self.As, Hs, out[:, :wo * wi].view(n, wo, wi), self.cw)
+        out = torch.empty(n, wo * wi + (wo if bias else 0), dtype=like.dtype, device=like.device)
+        _outer_sum(self.As, self.Hs, out[:, :wo * wi].view(n, wo, wi), self.cw)
         if bias:
             torch.mul(self.A0, self.cb, out=out[:, wo * wi:])
         return out
