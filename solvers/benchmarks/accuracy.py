@@ -304,6 +304,18 @@ TARGETS += [
         chosen="sod-gn-rad with one more stage, ν = 1.5e-4, for the whole-grid bound (the "
                "regularisation's own ρ(x, 0.2) error at 3e-4 is 1.5e-2).",
     ),
+    dataclasses.replace(
+        _SOD_GN, name="sod-gn-rad-dense-fine",
+        continuation={"parameter": "viscosity",
+                      "values": _SOD_NU_FINE["values"] + [0.00015, 0.0001],
+                      "steps": _SOD_NU_FINE["steps"] + [250, 300]},
+        sampler="rad:k=1,c=1,candidates=4",
+        points={k: v * 3 // 2 for k, v in _SOD_POINTS.items()},
+        chosen="sod-gn-rad-dense with two more stages, ν = 1.5e-4 and 1e-4, for the whole-grid "
+               "bound: the regularisation's own whole-grid error is 1.42e-2 at ν = 3e-4 and "
+               "9.79e-3 at 1.5e-4, so 8.6e-3 needs ν near 1e-4 (sod-gn-rad-fine tried 1.5e-4 "
+               "with 600 points per residual: 1.46e-2 and 4.6e-2).",
+    ),
     Target(
         name="lax-gn", goal="report ρ(x, 0.14) and the whole-grid ρ error",
         problem="lax", params={}, output="rho", bound=math.inf, report_only=True,
