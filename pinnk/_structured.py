@@ -20,8 +20,11 @@ at the same points). Collecting by γ,
 
     ∂(D f)/∂W_l = c_w Σ_γ A_γ ⊗ h_γ,    A_γ = Σ_{β ≥ γ} Σ_c w_{β,c} δ^c_{β−γ},
 
-so every kernel block is a sum over layers and stream pairs of Hadamard products of small Gram
-matrices:
+The streams obey a reverse recursion of their own, A^{l−1}_γ = Σ_κ s_κ ⊙ (A^l_{γ+κ} c_w W_l)
+(s the series of σ'), from A^L_γ = w_γ: an operator with per-point weights (a residual, an output
+transform) runs it when such operators are no more than the output components, and skips the
+weighted combination of the basis. So every kernel block is a sum over layers and stream pairs of
+Hadamard products of small Gram matrices:
 
     Θ_ab = Σ_l c_w,l² Σ_{s,t} (A_s^a A_t^bᵀ) ⊙ (H_s^a H_t^bᵀ) + c_b,l² A_0^a A_0^bᵀ.
 
@@ -590,6 +593,66 @@ def _adjoint_basis(model: MLP, fam, record: list, dtype, device) -> list:
     return adj
 
 
+def _operator_streams(model: MLP, fam, record: list, w: list) -> list:
+    """Per layer l, the adjoint streams of one operator, A_γ = Σ_{β≥γ} Σ_c w_{β,c} δ^c_{β−γ},
+    by their own reverse recursion instead of from the basis of :func:`_adjoint_basis`:
+
+        A^L_γ = w_γ (the output layer's),
+        A^{l−1}_γ = Σ_κ s_κ ⊙ (A^l_{γ+κ} c_w W_l)   (s the series of σ'(z_{l−1}(t))),
+
+    which follows from δ^{l−1} = s ⊙ (δ^l c_w W_l) in series arithmetic (the per-point weights
+    commute with the matrix product). Entry γ of layer l is (n, w_l) (the output layer's
+    (n, C)), None where zero. One product per stream and layer, against one per output
+    component and coefficient for the basis — and no weighted combination afterwards."""
+    L = len(model.weights)
+    F = len(fam)
+    streams: list = [None] * L
+    A = list(w)
+    streams[L - 1] = A
+    for l in range(L - 1, 0, -1):
+        cw = model.weight_scales[l]
+        W = model.weights[l]
+        Wc = W if cw == 1.0 else cw * W
+        G = [None if a is None else a @ Wc for a in A]
+        s = record[l - 1][1]
+        nxt: list = [None] * F
+        for v in range(F):  # A_ν W feeds every γ ≤ ν, through s_{ν−γ}
+            if G[v] is None:
+                continue
+            for j, k in fam.splits[v]:
+                if s[k] is None:
+                    continue
+                nxt[j] = s[k] * G[v] if nxt[j] is None else nxt[j].addcmul_(s[k], G[v])
+        A = nxt
+        streams[l - 1] = A
+    return streams
+
+
+def _own_stream_operators(ws: list, out_dim: int) -> list:
+    """The operators (indices into ``ws``, their linearisation weights) that get their own
+    adjoint streams (:func:`_operator_streams`): those with a weight that is not a constant
+    multiple of a unit vector (a residual, an output transform), while there are no more of them
+    than output components — as many products as the basis then, and no weighted combination.
+    The others share the adjoint basis (a value or an undecorated derivative uses it as is)."""
+    own = [k for k, w in enumerate(ws) if any(t is not None and _scaled_unit(t) is None for t in w)]
+    return own if len(own) <= out_dim else []
+
+
+def _streams_features(model: MLP, record: list, streams: list, n: int, dtype,
+                      device) -> StructuredFeatures:
+    """The stream factors of one operator from its own adjoint streams (:func:`_operator_streams`):
+    stream γ of layer l pairs A_γ with the activation coefficient h_γ entering the layer."""
+    layers = []
+    for l, A in enumerate(streams):
+        h_in = record[l][0]
+        pairs = [(a, h_in[j]) for j, a in enumerate(A) if a is not None and h_in[j] is not None]
+        W, b = model.weights[l], model.biases[l]
+        layers.append(_Layer([a for a, _ in pairs] or None, [h for _, h in pairs] or None, A[0],
+                             model.weight_scales[l], model.bias_scales[l], W.requires_grad,
+                             b.requires_grad, W.shape[0], W.shape[1]))
+    return StructuredFeatures(layers, n, dtype, device)
+
+
 def _scaled_unit(w: torch.Tensor) -> tuple | None:
     """(c, a) when every row of ``w`` (n, C) is a·e_c (a constant multiple of one unit vector),
     else None: the weight of an operator with constant coefficients."""
@@ -729,8 +792,16 @@ def structured_features_group(model: MLP, ops: list, x: torch.Tensor) -> list:
     with torch.no_grad():
         raw = model.jets(x, U, fam, record=record)
     ws = _weights(model, ops, x, U, plan, raw)
+    own = _own_stream_operators(ws, model.out_dim)
     with torch.no_grad():
-        adj = _adjoint_basis(model, fam, record, x.dtype, x.device)
-        split = [[None if t is None else t.unbind(0) for t in layer] for layer in adj]
-        return [_op_features(model, fam, record, adj, split, w, n, x.dtype, x.device)
-                for w in ws]
+        out = [None] * len(ws)
+        for k in own:
+            out[k] = _streams_features(model, record, _operator_streams(model, fam, record, ws[k]),
+                                       n, x.dtype, x.device)
+        if len(own) < len(ws):
+            adj = _adjoint_basis(model, fam, record, x.dtype, x.device)
+            split = [[None if t is None else t.unbind(0) for t in layer] for layer in adj]
+            for k, w in enumerate(ws):
+                if out[k] is None:
+                    out[k] = _op_features(model, fam, record, adj, split, w, n, x.dtype, x.device)
+        return out

@@ -223,3 +223,49 @@ def test_products_give_a_whole_product_after_keeping_a_triangle():
     # a product some block reads whole is formed whole for every caller
     pool.next_layer({_pair_key(a, a): 2}, {_pair_key(a, a)})
     assert torch.allclose(pool(a, a, 0, lower=True), a @ a.T, rtol=1e-12, atol=1e-12)
+
+
+
+@pytest.mark.parametrize("case", ["euler-viscous", "kdv"])
+def test_operator_streams_match_the_adjoint_basis(case, monkeypatch):
+    """A residual's own adjoint streams (their reverse recursion) and the same streams combined
+    from the per-component adjoint basis give the same kernel, the Jacobian path's."""
+    import pinnk._structured as S
+    g = torch.Generator().manual_seed(8)
+    x = torch.rand(23, 2, generator=g, dtype=torch.float64)
+    if case == "euler-viscous":  # three outputs, a second order in the mass residual
+        from pinnk.benchmarks.ntk import euler_residuals_1d
+        model = pinnk.MLP(2, 3, 12, 3, "tanh", output_transform=pinnk.Positive([0, 2]),
+                          generator=g, dtype=torch.float64)
+        base = euler_residuals_1d()
+        terms = [pinnk.Term("mass", base["mass"] + 0.01 * ops.partial([2, 0], 0), x),
+                 pinnk.Term("momentum", base["momentum"], x),
+                 pinnk.Term("energy", base["energy"], x)]
+    else:  # one output, order 3: u_t + u u_x + ν u_xxx
+        model = pinnk.MLP(2, 1, 12, 3, "tanh", generator=g, dtype=torch.float64)
+        kdv = ops.residual(lambda x, u, u_x, u_t, u_xxx: u_t + u * u_x + 0.02 * u_xxx,
+                           u=ops.value(), u_x=ops.partial([1, 0]), u_t=ops.partial([0, 1]),
+                           u_xxx=ops.partial([3, 0]))
+        terms = [pinnk.Term("kdv", kdv, x)]
+    calls = []
+    streams = S._operator_streams
+    monkeypatch.setattr(S, "_operator_streams", lambda *a: calls.append(1) or streams(*a))
+    own = pinnk.ntk(model, terms, "structured").matrix()
+    assert len(calls) == len(terms)  # no more residuals than outputs: each has its own streams
+    monkeypatch.setattr(S, "_own_stream_operators", lambda ws, out_dim: [])
+    basis = pinnk.ntk(model, terms, "structured").matrix()
+    assert len(calls) == len(terms)
+    jac = pinnk.ntk(model, terms, "jacobian").matrix()
+    assert rel_err(own, basis) < 1e-12
+    assert rel_err(own, jac) < 1e-10
+
+
+def test_own_streams_only_while_no_more_than_the_outputs():
+    """Operators with constant unit weights share the adjoint basis; the others get their own
+    streams unless they outnumber the output components (the basis is then cheaper)."""
+    from pinnk._structured import _own_stream_operators
+    unit = torch.tensor([[0.0, 2.0]] * 4, dtype=torch.float64)
+    field = torch.tensor([[0.0, 1.0], [0.0, 2.0], [1.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    assert _own_stream_operators([[unit, None], [field, unit], [None, None]], 2) == [1]
+    assert _own_stream_operators([[field], [field], [unit]], 2) == [0, 1]
+    assert _own_stream_operators([[field], [field], [field]], 2) == []
