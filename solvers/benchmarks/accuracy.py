@@ -435,8 +435,14 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   (1.67e-2, 1.61e-2, 1.65e-2; shock off by 0.0017, 0.0012, 0.0002) — with 1.5 times the points
   of sod-gn-rad, which met it for two seeds of three. Every stage fits its points to round-off,
   so what decides the error is how densely the points cover the layers. The whole-grid bound
-  (8.6e-3) is missed by every row (1.5e-2–2.4e-2): the regularisation alone, at the last ν,
-  already has 1.4e-2 there.
+  (8.6e-3) is missed by every row (1.5e-2–2.4e-2): the regularisation alone, at ν = 3e-4,
+  already has 1.4e-2 there. Lower ν does not get there either (sod-gn-rad-dense-fine, two more
+  stages to ν = 1e-4): the regularisation itself still has 1.06e-2 over the grid at 1e-4 (8.5e-3
+  for t > 0; the grid point at the initial jump costs the rest), while the network stops
+  following it — over the grid 1.51e-2, 1.46e-2, 1.56e-2 after the stages at 3e-4, 1.5e-4, 1e-4
+  for seed 0 and 1.74e-2, 2.14e-2, 2.32e-2 for seed 1, whose stages at 3e-4 and 1.5e-4 ended
+  at losses of 2.5e-4 and 7.2e-4 instead of round-off. ρ(x, 0.2) at 1e-4: 1.91e-2 with the
+  shock 0.0052 off (seed 0), 1.45e-2 and 0.0012 (seed 1).
 * rotating-cone: marched in 8 windows (the row's configuration), 2.7e-4, 4.6e-4, 9.8e-4 after
   the whole revolution (seeds 0, 1, 2), where every configuration of the standard suite (the
   whole revolution at once) stays at 0.9–1.2. The error is made in the first window (the fit
