@@ -241,6 +241,16 @@ _SOD_GN = Target(
            "3.2e-2 at ν = 2e-3 and 2.6e-2 at 1.25e-3 (about √ν), so 2e-2 needs ν < 8e-4.",
 )
 
+_SOD_GN_RAD_DENSE = dataclasses.replace(
+    _SOD_GN, name="sod-gn-rad-dense", continuation=_SOD_NU_FINE,
+    sampler="rad:k=1,c=1,candidates=4",
+    points={k: v * 3 // 2 for k, v in _SOD_POINTS.items()},
+    chosen="sod-gn-rad with 1.5 times the points (900 per residual, 300 per initial and "
+           "75 per boundary condition: N = 3825): every stage fits its points to a loss of "
+           "1e-9–1e-12, so the error lies between them (seed 1 of sod-gn-rad missed, "
+           "ρ(x, 0.2) 2.1e-2, shock off by 0.0052).",
+)
+
 TARGETS += [
     Target(
         name="burgers-1d-gn", goal="rel. L2 ≤ 1e-3 within 15 min (Gauss–Newton)",
@@ -287,15 +297,7 @@ TARGETS += [
                "kept point) drawn every 10 steps instead of uniform ones, the whole system each "
                "step: points where the viscous residuals are large, at the shock and the contact.",
     ),
-    dataclasses.replace(
-        _SOD_GN, name="sod-gn-rad-dense", continuation=_SOD_NU_FINE,
-        sampler="rad:k=1,c=1,candidates=4",
-        points={k: v * 3 // 2 for k, v in _SOD_POINTS.items()},
-        chosen="sod-gn-rad with 1.5 times the points (900 per residual, 300 per initial and "
-               "75 per boundary condition: N = 3825): every stage fits its points to a loss of "
-               "1e-9–1e-12, so the error lies between them (seed 1 of sod-gn-rad missed, "
-               "ρ(x, 0.2) 2.1e-2, shock off by 0.0052).",
-    ),
+    _SOD_GN_RAD_DENSE,
     dataclasses.replace(
         _SOD_GN, name="sod-gn-rad-fine",
         continuation={"parameter": "viscosity", "values": _SOD_NU_FINE["values"] + [0.00015],
@@ -305,12 +307,10 @@ TARGETS += [
                "regularisation's own ρ(x, 0.2) error at 3e-4 is 1.5e-2).",
     ),
     dataclasses.replace(
-        _SOD_GN, name="sod-gn-rad-dense-fine",
+        _SOD_GN_RAD_DENSE, name="sod-gn-rad-dense-fine",
         continuation={"parameter": "viscosity",
                       "values": _SOD_NU_FINE["values"] + [0.00015, 0.0001],
                       "steps": _SOD_NU_FINE["steps"] + [250, 300]},
-        sampler="rad:k=1,c=1,candidates=4",
-        points={k: v * 3 // 2 for k, v in _SOD_POINTS.items()},
         chosen="sod-gn-rad-dense with two more stages, ν = 1.5e-4 and 1e-4, for the whole-grid "
                "bound: the regularisation's own whole-grid error is 1.42e-2 at ν = 3e-4 and "
                "9.79e-3 at 1.5e-4, so 8.6e-3 needs ν near 1e-4 (sod-gn-rad-fine tried 1.5e-4 "
