@@ -225,7 +225,6 @@ def test_products_give_a_whole_product_after_keeping_a_triangle():
     assert torch.allclose(pool(a, a, 0, lower=True), a @ a.T, rtol=1e-12, atol=1e-12)
 
 
-
 @pytest.mark.parametrize("case", ["euler-viscous", "kdv"])
 def test_operator_streams_match_the_adjoint_basis(case, monkeypatch):
     """A residual's own adjoint streams (their reverse recursion) and the same streams combined
