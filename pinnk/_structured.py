@@ -646,11 +646,17 @@ def _streams_features(model: MLP, record: list, streams: list, n: int, dtype,
     for l, A in enumerate(streams):
         h_in = record[l][0]
         pairs = [(a, h_in[j]) for j, a in enumerate(A) if a is not None and h_in[j] is not None]
-        W, b = model.weights[l], model.biases[l]
-        layers.append(_Layer([a for a, _ in pairs] or None, [h for _, h in pairs] or None, A[0],
-                             model.weight_scales[l], model.bias_scales[l], W.requires_grad,
-                             b.requires_grad, W.shape[0], W.shape[1]))
+        layers.append(_model_layer(model, l, pairs, A[0]))
     return StructuredFeatures(layers, n, dtype, device)
+
+
+def _model_layer(model: MLP, l: int, streams: list, A0: torch.Tensor | None) -> _Layer:
+    """Layer l of ``model`` with the stream factors ``streams`` ((A, H) pairs) and the bias
+    factor ``A0``."""
+    W, b = model.weights[l], model.biases[l]
+    return _Layer([a for a, _ in streams] or None, [h for _, h in streams] or None, A0,
+                  model.weight_scales[l], model.bias_scales[l], W.requires_grad,
+                  b.requires_grad, W.shape[0], W.shape[1])
 
 
 def _scaled_unit(w: torch.Tensor) -> tuple | None:
@@ -724,12 +730,7 @@ def _op_features(model: MLP, fam, record: list, adj: list, split: list, w: list,
                     A0 = A
                 if h_in[j] is not None:
                     streams.append([A, h_in[j]])
-        As = [a for a, _ in streams]
-        Hs = [h for _, h in streams]
-        W, b = model.weights[l], model.biases[l]
-        layers.append(_Layer(As or None, Hs or None, A0, model.weight_scales[l],
-                             model.bias_scales[l], W.requires_grad, b.requires_grad, W.shape[0],
-                             W.shape[1]))
+        layers.append(_model_layer(model, l, streams, A0))
     return StructuredFeatures(layers, n, dtype, device)
 
 
