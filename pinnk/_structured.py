@@ -32,7 +32,11 @@ Nothing of size P (the parameter count) is formed unless a layer is so narrow th
 Jacobian rows is cheaper, which is decided per layer by operation count. A product of a factor
 with itself (the pairs (s, s) of a chunk with itself, a materialised layer there) is symmetric:
 on the CPU it is formed by BLAS ``?syrk`` at half the multiply-adds, its lower triangle
-accumulated and mirrored once per block.
+accumulated and mirrored once per block. A product several blocks share is kept in the layout
+it was formed in; a block that needs it the other way round forms the other product of the
+pair transposed as well and sums the transpose of the pair's term, added once at the end — no
+Hadamard accumulation reads a transposed operand (on the CPU two to three times slower than a
+contiguous one). The bias term joins the primal pair: (A_0 A_0ᵀ) ⊙ (c_w² H_0 H_0ᵀ + c_b²).
 """
 
 from __future__ import annotations
@@ -246,6 +250,7 @@ class _Products:
         self.counts: dict = {}
         self.full: set = set()  # keys of products some block needs whole (not just a triangle)
         self._kept: dict = {}
+        self._shifted: dict = {}  # (id of a kept product, c) -> product + c
         self._free: dict = {}
         self._scratch: dict = {}
         self._masks: dict = {}
@@ -254,7 +259,10 @@ class _Products:
     def next_layer(self, counts: dict, full: set) -> None:
         for t in self._kept.values():
             self._free.setdefault((tuple(t.shape), t.dtype, t.device), []).append(t)
+        for t in self._shifted.values():
+            self._free.setdefault((tuple(t.shape), t.dtype, t.device), []).append(t)
         self._kept = {}
+        self._shifted = {}
         self._lower_only = set()
         self.counts = counts
         self.full = full
@@ -275,17 +283,28 @@ class _Products:
     def __call__(self, a: torch.Tensor, b: torch.Tensor, slot: int = 0,
                  lower: bool = False) -> torch.Tensor:
         """a bᵀ; with ``lower`` the caller reads only its lower triangle (the product may then
-        be valid there only)."""
+        be valid there only). May be a transposed view of a kept product."""
+        P, swapped = self.oriented(a, b, slot, lower)
+        return P.T if swapped else P
+
+    def oriented(self, a: torch.Tensor, b: torch.Tensor, slot: int = 0, lower: bool = False,
+                 swap: bool = False) -> tuple:
+        """(P, swapped): the product a bᵀ as a tensor P laid out as it was formed, P = a bᵀ or,
+        with ``swapped``, P = b aᵀ (its transpose). A kept product comes in the orientation it
+        was formed in; a new one is formed as b aᵀ when ``swap`` asks for it — so that a caller
+        can combine it elementwise with another product without reading either transposed."""
         key = _pair_key(a, b)
         hit = self._kept.get((id(a), id(b)))
         if hit is not None and (lower or key not in self._lower_only):
-            return hit
+            return hit, False
         hit = self._kept.get((id(b), id(a)))
         if hit is not None and key not in self._lower_only:
-            return hit.T
-        shape = (a.shape[0], b.shape[0])
+            return hit, True
+        swap = swap and a is not b
+        x, y = (b, a) if swap else (a, b)
+        shape = (x.shape[0], y.shape[0])
         if not lower and key in self._lower_only:  # kept as a triangle: a whole one, once
-            return torch.mm(a, b.T, out=self._scratch_buffer(slot, shape, a))
+            return torch.mm(x, y.T, out=self._scratch_buffer(slot, shape, a)), swap
         keep = (self.counts.get(key, 0) > 1
                 and (len(self._kept) + 1) * shape[0] * shape[1] * a.element_size() <= self.budget)
         out = self._pooled(shape, a) if keep else self._scratch_buffer(slot, shape, a)
@@ -294,10 +313,27 @@ class _Products:
             if keep:
                 self._lower_only.add(key)
         elif not (a is b and key in self.counts and self._mirrored(a, out, slot)):
-            torch.mm(a, b.T, out=out)
+            torch.mm(x, y.T, out=out)
         if keep:
-            self._kept[(id(a), id(b))] = out
-        return out
+            self._kept[(id(x), id(y))] = out
+        return out, swap
+
+    def shifted(self, P: torch.Tensor, c: float) -> torch.Tensor:
+        """P + c for a product P handed out by :meth:`oriented` in this layer: a product used
+        once is shifted in place; a kept one is left as it is, its shifted copy formed once and
+        kept beside it (or in a scratch buffer when the budget is spent)."""
+        if not any(P is t for t in self._kept.values()):
+            return P.add_(c)
+        key = (id(P), c)
+        hit = self._shifted.get(key)
+        if hit is not None:
+            return hit
+        room = (len(self._kept) + len(self._shifted) + 1) * P.numel() * P.element_size() \
+            <= self.budget
+        if not room:
+            return torch.add(P, c, out=self._scratch_buffer(4, tuple(P.shape), P))
+        hit = self._shifted[key] = torch.add(P, c, out=self._pooled(tuple(P.shape), P))
+        return hit
 
     def _mirrored(self, a: torch.Tensor, out: torch.Tensor, slot: int) -> bool:
         """The whole a aᵀ into ``out`` by BLAS syrk and one mirror pass, for factors wide enough
@@ -341,32 +377,59 @@ def gram_many(jobs: list) -> None:
     first = jobs[0][0]
     budget = first.cache.budget if first.cache is not None else 0
     pool = _Products(budget)
-    # a chunk with itself: the stream pairs s < t go to ``off`` and the pairs (s, s) to ``low``
-    # (valid in its lower triangle), both added with their transposes at the end
-    offs = [(torch.zeros(out.shape, dtype=out.dtype, device=out.device),
-             torch.zeros(out.shape, dtype=out.dtype, device=out.device)) if fa is fb else None
-            for fa, fb, out in jobs]
+    blocks = [_Block(out, fa is fb) for fa, fb, out in jobs]
     with _blas_threads(jobs[0][2]):
         for l in range(len(first.layers)):
-            plans = [fa._layer_plan(l, fb, off is not None) for (fa, fb, _), off in zip(jobs, offs)]
+            plans = [fa._layer_plan(l, fb, blk.same) for (fa, fb, _), blk in zip(jobs, blocks)]
             counts: dict = {}
             for plan in plans:
                 for a, b, _ in plan or ():
                     counts[_pair_key(a, b)] = counts.get(_pair_key(a, b), 0) + 1
-            for k, ((fa, fb, _), off) in enumerate(zip(jobs, offs)):
+            for k, (fa, fb, _) in enumerate(jobs):
                 if plans[k] and fa._prefer_materialized(l, fb, counts):
                     plans[k] = None
             full = {_pair_key(a, b) for plan in plans for a, b, lower in plan or () if not lower}
             pool.next_layer(counts, full)
-            for (fa, fb, out), off, plan in zip(jobs, offs, plans):
-                fa._gram_layer(l, fb, out, off, pool, plan is None)
-    for (fa, fb, out), off in zip(jobs, offs):
-        if off is not None:
-            off, low = off
-            low.tril_()
-            out.diagonal().sub_(low.diagonal())
-            off.add_(low)
-            out.add_(off).add_(off.T)
+            for (fa, fb, _), blk, plan in zip(jobs, blocks, plans):
+                fa._gram_layer(l, fb, blk, pool, plan is None)
+    for blk in blocks:
+        blk.finish()
+
+
+class _Block:
+    """The accumulators of one kernel block ``out`` in :func:`gram_many`.
+
+    A chunk with itself (``same``) sums its stream pairs s < t in ``off`` and its pairs (s, s)
+    in the lower triangle of ``low`` (their products are symmetric and may be formed as a
+    triangle); ``finish`` adds both with their transposes. A pair whose products come
+    transposed (kept by another block in the other orientation) is summed as the transpose of
+    its contribution, in ``transposed`` — which for a chunk with itself is ``off`` again."""
+
+    def __init__(self, out: torch.Tensor, same: bool):
+        self.out = out
+        self.same = same
+        zeros = functools.partial(torch.zeros, out.shape, dtype=out.dtype, device=out.device)
+        self.off = zeros() if same else out  # the stream pairs s ≠ t
+        self.sym = zeros() if same else out  # the symmetric parts (for a chunk with itself)
+        self._t = None
+
+    @property
+    def transposed(self) -> torch.Tensor:
+        if self.same:
+            return self.off
+        if self._t is None:
+            self._t = torch.zeros(self.out.shape[::-1], dtype=self.out.dtype,
+                                  device=self.out.device)
+        return self._t
+
+    def finish(self) -> None:
+        if self.same:
+            low = self.sym.tril_()
+            self.out.diagonal().sub_(low.diagonal())
+            self.off.add_(low)
+            self.out.add_(self.off).add_(self.off.T)
+        elif self._t is not None:
+            self.out.add_(self._t.T)
 
 
 class StructuredFeatures:
@@ -460,15 +523,10 @@ class StructuredFeatures:
         gram_many([(self, other, G)])
         return G
 
-    def _gram_layer(self, l: int, other: "StructuredFeatures", G: torch.Tensor,
-                    off: torch.Tensor | None, mm: _Products, materialize: bool) -> None:
-        """Add layer l's part of Θ to G — for a chunk with itself (``off`` = (off, low)), the
-        stream pairs s < t to ``off`` and the symmetric rest to the lower triangle of ``low``,
-        which the caller adds with their transposes."""
-        same = off is not None
-        if same:
-            off, low = off
-        sym = low if same else G  # where the symmetric parts go
+    def _gram_layer(self, l: int, other: "StructuredFeatures", blk: _Block, mm: _Products,
+                    materialize: bool) -> None:
+        """Add layer l's part of Θ to the accumulators of block ``blk`` (see :class:`_Block`)."""
+        same, sym = blk.same, blk.sym
         la, lb = self.layers[l], other.layers[l]
         done_bias = False
         if la.train_w and la.As is not None and lb.As is not None:
@@ -476,24 +534,29 @@ class StructuredFeatures:
                 whole = la.train_b == lb.train_b and (la.A0 is None) == (lb.A0 is None)
                 Ja = la.rows_with_bias if whole else la.materialized()
                 if same:
-                    if not syrk_lower(Ja, low, beta=1.0):
-                        low.addmm_(Ja, Ja.T)
+                    if not syrk_lower(Ja, sym, beta=1.0):
+                        sym.addmm_(Ja, Ja.T)
                 else:
-                    G.addmm_(Ja, (lb.rows_with_bias if whole else lb.materialized()).T)
+                    sym.addmm_(Ja, (lb.rows_with_bias if whole else lb.materialized()).T)
                 done_bias = whole
             else:
                 cw2 = la.cw * la.cw
                 Aa, Ha, Ab, Hb = self.As[l], self.Hs[l], other.As[l], other.Hs[l]
-                # the bias term c_b² A_0 A_0ᵀ reuses the product of the primal streams
+                # the bias term c_b² A_0 A_0ᵀ joins the stream pair (0, 0):
+                # (A_0 A_0ᵀ) ⊙ (c_w² H_0 H_0ᵀ + c_b²)
                 done_bias = la.train_b and self.A0s[l] is Aa[0] and other.A0s[l] is Ab[0]
                 for s in range(len(Aa)):
                     for t in range(s if same else 0, len(Ab)):
                         lower = same and t == s
-                        acc = sym if lower else (off if same else G)
-                        AA = mm(Aa[s], Ab[t], 0, lower)
-                        acc.addcmul_(AA, mm(Ha[s], Hb[t], 1, lower), value=cw2)
+                        # both products in one layout, so that neither is read transposed
+                        HH, swapped = mm.oriented(Ha[s], Hb[t], 1, lower)
+                        AA, a_swapped = mm.oriented(Aa[s], Ab[t], 0, lower, swap=swapped)
+                        if a_swapped != swapped:  # both kept, in the two layouts
+                            AA = AA.T
+                        acc = sym if lower else (blk.transposed if swapped else blk.off)
                         if done_bias and s == 0 and t == 0:
-                            sym.add_(AA, alpha=la.cb * la.cb)
+                            HH = mm.shifted(HH, la.cb * la.cb / cw2)
+                        acc.addcmul_(AA, HH, value=cw2)
         if la.train_b and not done_bias and self.A0s[l] is not None \
                 and other.A0s[l] is not None:
             sym.add_(mm(self.A0s[l], other.A0s[l], 0, same), alpha=la.cb * la.cb)

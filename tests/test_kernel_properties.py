@@ -225,6 +225,89 @@ def test_products_give_a_whole_product_after_keeping_a_triangle():
     assert torch.allclose(pool(a, a, 0, lower=True), a @ a.T, rtol=1e-12, atol=1e-12)
 
 
+def test_products_keep_their_layout_and_shift_a_kept_one_aside():
+    """A kept product is handed out in the layout it was formed in (with a flag saying whether
+    that is the transpose of what was asked for); a new one is formed transposed on request;
+    shifting leaves a kept product intact and a used-once product is shifted in place."""
+    from pinnk._structured import _pair_key, _Products
+    g = torch.Generator().manual_seed(2)
+    a, b, c = (torch.randn(n, 6, generator=g, dtype=torch.float64) for n in (11, 7, 5))
+    pool = _Products(budget=1 << 20)
+    pool.next_layer({_pair_key(a, b): 2}, {_pair_key(a, b)})
+    P, swapped = pool.oriented(a, b, 0)
+    assert not swapped and torch.allclose(P, a @ b.T, rtol=1e-13, atol=0)
+    Q, swapped = pool.oriented(b, a, 1)
+    assert swapped and Q is P  # the kept product, not a transposed copy
+    assert torch.equal(pool(b, a, 1), P.T)
+    R, swapped = pool.oriented(a, c, 1, swap=True)  # not kept: formed as c aᵀ
+    assert swapped and R.shape == (5, 11) and torch.allclose(R, c @ a.T, rtol=1e-13, atol=0)
+    before = P.clone()
+    S = pool.shifted(P, 0.5)
+    assert S is not P and torch.equal(P, before) and torch.equal(S, before + 0.5)
+    assert pool.shifted(P, 0.5) is S  # formed once per layer
+    assert pool.shifted(R, 2.0) is R and torch.allclose(R, c @ a.T + 2.0, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("case", ["euler", "directional"])
+def test_blocks_whose_products_come_transposed_match_the_oracle(case, monkeypatch):
+    """Terms at the same points share their activation products; a block that needs such a
+    product the other way round takes its adjoint product transposed too and sums the pair's
+    transpose (into a block of its own, added once at the end; for a term with itself, into the
+    pairs that are symmetrised anyway), and the bias term rides on the primal pair's kept
+    product shifted by c_b²/c_w². The kernel is the brute-force one, row by row."""
+    import pinnk._structured as S
+    from oracle import jacobian_oracle, op_ref
+    g = torch.Generator().manual_seed(12)
+    x = torch.rand(30, 2, generator=g, dtype=torch.float64)
+    if case == "euler":
+        from pinnk.benchmarks.ntk import euler_residuals_1d
+        model = pinnk.MLP(2, 3, 40, 3, "tanh", output_transform=pinnk.Positive([0, 2]),
+                          generator=g, dtype=torch.float64)
+        terms = [pinnk.Term(k, op, x) for k, op in euler_residuals_1d().items()]
+    else:
+        model = pinnk.MLP(2, 1, [40, 40], activation="tanh", generator=g, dtype=torch.float64)
+        h = torch.tensor([0.8, -0.6], dtype=torch.float64)
+        terms = [pinnk.Term("f", ops.value(), x), pinnk.Term("d", ops.directional(h), x)]
+    seen = {"transposed": set(), "kept shifted": 0}
+    transposed = S._Block.transposed.fget
+    monkeypatch.setattr(S._Block, "transposed", property(
+        lambda blk: seen["transposed"].add(blk.same) or transposed(blk)))
+    shifted = S._Products.shifted
+    monkeypatch.setattr(S._Products, "shifted", lambda pool, P, c: seen.update(
+        {"kept shifted": seen["kept shifted"] + any(P is t for t in pool._kept.values())})
+        or shifted(pool, P, c))
+    M = pinnk.ntk(model, terms, "structured").matrix()
+    J = torch.cat([jacobian_oracle(lambda op=t.operator: op_ref(model, x, op), model)
+                   for t in terms])
+    assert rel_err(M, J @ J.T) < 1e-10
+    if case == "euler":  # the residuals' pairs (x, t) and (t, x) of one activation product
+        assert seen["transposed"] == {False}
+    assert seen["kept shifted"] > 0
+
+
+def test_block_accumulators_add_transposed_contributions_once():
+    """A block of two chunks adds what was summed transposed as its transpose; a chunk with
+    itself sums it with its pairs s < t, which it symmetrises anyway, and takes the lower
+    triangle of its symmetric part."""
+    from pinnk._structured import _Block
+    g = torch.Generator().manual_seed(4)
+    X, Y, Z = (torch.randn(6, 6, generator=g, dtype=torch.float64) for _ in range(3))
+    blk = _Block(torch.zeros(6, 4, dtype=torch.float64), same=False)
+    blk.off.add_(X[:, :4])
+    blk.transposed.add_(Y[:4, :])
+    blk.finish()
+    assert torch.allclose(blk.out, X[:, :4] + Y[:4, :].T, rtol=1e-15, atol=0)
+    blk = _Block(torch.zeros(6, 6, dtype=torch.float64), same=True)
+    assert blk.transposed is blk.off
+    blk.off.add_(X)
+    blk.transposed.add_(Y)
+    blk.sym.add_(Z)  # valid in its lower triangle only
+    blk.finish()
+    low = Z.tril()
+    want = X + X.T + Y + Y.T + low + low.T - torch.diag(Z.diagonal())
+    assert torch.allclose(blk.out, want, rtol=1e-14, atol=1e-14)
+
+
 @pytest.mark.parametrize("case", ["euler-viscous", "kdv"])
 def test_operator_streams_match_the_adjoint_basis(case, monkeypatch):
     """A residual's own adjoint streams (their reverse recursion) and the same streams combined
