@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -236,6 +237,62 @@ class GramCache:
         return self._canon.setdefault(key, t)
 
 
+#: the most bytes of :func:`gram_many`'s temporary buffers kept between calls (per thread, CPU)
+_WORKSPACE_BYTES = 128 << 20
+
+
+class _Workspace(threading.local):
+    """Temporary buffers of :func:`gram_many` (products, accumulators) kept between calls, per
+    thread, on the CPU.
+
+    Fresh memory of a kernel block's size comes from the operating system a page at a time on
+    first touch (a minor page fault per 4 KiB page, about 2 µs on a virtual machine: a fifth of
+    the structured [f, ∂_h f] kernel, measured), and every kernel — one per Gauss–Newton step —
+    asks for the same sizes again. Buffers are given back at the end of a call and kept while
+    they total at most ``_WORKSPACE_BYTES``; off the CPU, torch's caching allocator does this.
+    """
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self) -> None:
+        """Drop every kept buffer."""
+        self.free: dict = {}
+        self.masks: dict = {}
+        self.bytes = 0
+
+    def take(self, shape: tuple, like: torch.Tensor) -> torch.Tensor:
+        """An uninitialised tensor of ``shape`` with the dtype and device of ``like``."""
+        free = self.free.get((shape, like.dtype)) if like.device.type == "cpu" else None
+        if free:
+            t = free.pop()
+            self.bytes -= t.numel() * t.element_size()
+            return t
+        return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+    def upper(self, n: int, device) -> torch.Tensor:
+        """The (n, n) boolean mask of the strict upper triangle (kept on the CPU)."""
+        mask = self.masks.get((n, device))
+        if mask is None:
+            mask = torch.ones(n, n, dtype=torch.bool, device=device).triu_(1)
+            if mask.device.type == "cpu" and self.bytes + n * n <= _WORKSPACE_BYTES:
+                self.masks[(n, device)] = mask
+                self.bytes += n * n
+        return mask
+
+    def give(self, tensors) -> None:
+        """Keep ``tensors`` (no longer referenced by the caller) for later calls, within the
+        byte limit."""
+        for t in tensors:
+            size = t.numel() * t.element_size()
+            if t.device.type == "cpu" and self.bytes + size <= _WORKSPACE_BYTES:
+                self.free.setdefault((tuple(t.shape), t.dtype), []).append(t)
+                self.bytes += size
+
+
+_WORKSPACE = _Workspace()
+
+
 class _Products:
     """The Gram products a bᵀ of one layer, for a batch of blocks computed layer by layer.
 
@@ -245,39 +302,38 @@ class _Products:
     one of two scratch buffers (``slot`` 0 or 1), valid until the next product in the same slot.
     """
 
-    def __init__(self, budget: int):
+    def __init__(self, budget: int, workspace: _Workspace | None = None):
         self.budget = budget
+        self.workspace = _WORKSPACE if workspace is None else workspace
         self.counts: dict = {}
         self.full: set = set()  # keys of products some block needs whole (not just a triangle)
         self._kept: dict = {}
         self._shifted: dict = {}  # (id of a kept product, c) -> product + c
-        self._free: dict = {}
         self._scratch: dict = {}
-        self._masks: dict = {}
         self._lower_only: set = set()  # keys of kept products valid in their lower triangle only
 
     def next_layer(self, counts: dict, full: set) -> None:
-        for t in self._kept.values():
-            self._free.setdefault((tuple(t.shape), t.dtype, t.device), []).append(t)
-        for t in self._shifted.values():
-            self._free.setdefault((tuple(t.shape), t.dtype, t.device), []).append(t)
+        self.workspace.give([*self._kept.values(), *self._shifted.values()])
         self._kept = {}
         self._shifted = {}
         self._lower_only = set()
         self.counts = counts
         self.full = full
 
+    def release(self) -> None:
+        """Give every buffer back to the workspace (the products are invalid afterwards)."""
+        self.next_layer({}, set())
+        self.workspace.give(self._scratch.values())
+        self._scratch = {}
+
     def _pooled(self, shape, like) -> torch.Tensor:
-        free = self._free.get((shape, like.dtype, like.device))
-        if free:
-            return free.pop()
-        return torch.empty(shape, dtype=like.dtype, device=like.device)
+        return self.workspace.take(shape, like)
 
     def _scratch_buffer(self, slot: int, shape, like) -> torch.Tensor:
         key = (slot, shape, like.dtype, like.device)
         buf = self._scratch.get(key)
         if buf is None:
-            buf = self._scratch[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
+            buf = self._scratch[key] = self.workspace.take(shape, like)
         return buf
 
     def __call__(self, a: torch.Tensor, b: torch.Tensor, slot: int = 0,
@@ -343,12 +399,7 @@ class _Products:
         tmp = self._scratch_buffer(slot + 2, tuple(out.shape), a)
         if not syrk_lower(a, tmp):
             return False
-        n = out.shape[0]
-        upper = self._masks.get((n, a.device))
-        if upper is None:
-            upper = self._masks[(n, a.device)] = torch.ones(n, n, dtype=torch.bool,
-                                                            device=a.device).triu_(1)
-        torch.where(upper, tmp.T, tmp, out=out)
+        torch.where(self.workspace.upper(out.shape[0], a.device), tmp.T, tmp, out=out)
         return True
 
 
@@ -394,6 +445,7 @@ def gram_many(jobs: list) -> None:
                 fa._gram_layer(l, fb, blk, pool, plan is None)
     for blk in blocks:
         blk.finish()
+    pool.release()
 
 
 class _Block:
@@ -405,31 +457,37 @@ class _Block:
     transposed (kept by another block in the other orientation) is summed as the transpose of
     its contribution, in ``transposed`` — which for a chunk with itself is ``off`` again."""
 
-    def __init__(self, out: torch.Tensor, same: bool):
+    def __init__(self, out: torch.Tensor, same: bool, workspace: _Workspace | None = None):
         self.out = out
         self.same = same
-        zeros = functools.partial(torch.zeros, out.shape, dtype=out.dtype, device=out.device)
-        self.off = zeros() if same else out  # the stream pairs s ≠ t
-        self.sym = zeros() if same else out  # the symmetric parts (for a chunk with itself)
+        self.workspace = _WORKSPACE if workspace is None else workspace
+        self.off = self._zeros(out.shape) if same else out  # the stream pairs s ≠ t
+        self.sym = self._zeros(out.shape) if same else out  # the symmetric parts
         self._t = None
+
+    def _zeros(self, shape) -> torch.Tensor:
+        return self.workspace.take(tuple(shape), self.out).zero_()
 
     @property
     def transposed(self) -> torch.Tensor:
         if self.same:
             return self.off
         if self._t is None:
-            self._t = torch.zeros(self.out.shape[::-1], dtype=self.out.dtype,
-                                  device=self.out.device)
+            self._t = self._zeros(self.out.shape[::-1])
         return self._t
 
     def finish(self) -> None:
+        """Add the accumulators to ``out`` and give them back to the workspace."""
         if self.same:
             low = self.sym.tril_()
             self.out.diagonal().sub_(low.diagonal())
             self.off.add_(low)
             self.out.add_(self.off).add_(self.off.T)
+            self.workspace.give([self.off, self.sym])
         elif self._t is not None:
             self.out.add_(self._t.T)
+            self.workspace.give([self._t])
+        self.off = self.sym = self._t = None
 
 
 class StructuredFeatures:

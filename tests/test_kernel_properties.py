@@ -308,6 +308,43 @@ def test_block_accumulators_add_transposed_contributions_once():
     assert torch.allclose(blk.out, want, rtol=1e-14, atol=1e-14)
 
 
+def test_workspace_reuses_buffers_within_its_limit(monkeypatch):
+    """Buffers given back are handed out again (same memory) for the same shape and dtype, up
+    to the byte limit; what would pass the limit, and anything off the CPU, is not kept."""
+    import pinnk._structured as S
+    monkeypatch.setattr(S, "_WORKSPACE_BYTES", 3 * 100 * 8)
+    ws = S._Workspace()
+    like = torch.zeros(1, dtype=torch.float64)
+    a, b, c, d = (ws.take((10, 10), like) for _ in range(4))
+    ws.give([a, b, c, d])  # the fourth would pass 2400 bytes
+    assert ws.bytes == 2400 and len(ws.free[((10, 10), torch.float64)]) == 3
+    got = [ws.take((10, 10), like) for _ in range(3)]
+    assert {t.data_ptr() for t in got} == {a.data_ptr(), b.data_ptr(), c.data_ptr()}
+    assert ws.bytes == 0
+    assert ws.take((10, 10), like.float()).dtype == torch.float32  # another dtype: new memory
+    ws.give([torch.empty(10, 10, dtype=torch.float64, device="meta")])
+    assert ws.bytes == 0
+
+
+def test_kernels_are_the_same_with_a_used_workspace():
+    """Kernels computed after others (the workspace holding their buffers, with other values)
+    are bit for bit those computed with an empty workspace."""
+    import pinnk._structured as S
+    from pinnk.benchmarks.ntk import euler_residuals_1d
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(40, 2, generator=g, dtype=torch.float64)
+    models = [pinnk.MLP(2, 3, 40, 3, "tanh", output_transform=pinnk.Positive([0, 2]),
+                        generator=g, dtype=torch.float64) for _ in range(2)]
+    terms = [pinnk.Term(k, op, x) for k, op in euler_residuals_1d().items()]
+    fresh = []
+    for m in models:
+        S._WORKSPACE.clear()
+        fresh.append(pinnk.ntk(m, terms, "structured").matrix())
+    assert S._WORKSPACE.bytes > 0
+    for m, want in zip(models * 2, fresh * 2):
+        assert torch.equal(pinnk.ntk(m, terms, "structured").matrix(), want)
+
+
 @pytest.mark.parametrize("case", ["euler-viscous", "kdv"])
 def test_operator_streams_match_the_adjoint_basis(case, monkeypatch):
     """A residual's own adjoint streams (their reverse recursion) and the same streams combined
