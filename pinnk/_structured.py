@@ -300,6 +300,7 @@ class _Products:
     kept for the rest of the layer, in buffers recycled from layer to layer (so they stay in
     cache) while they fit in ``budget`` bytes; any other product is used once and written into
     one of two scratch buffers (``slot`` 0 or 1), valid until the next product in the same slot.
+    Every buffer comes from the workspace; :meth:`release` gives them back.
     """
 
     def __init__(self, budget: int, workspace: _Workspace | None = None):
@@ -452,10 +453,12 @@ class _Block:
     """The accumulators of one kernel block ``out`` in :func:`gram_many`.
 
     A chunk with itself (``same``) sums its stream pairs s < t in ``off`` and its pairs (s, s)
-    in the lower triangle of ``low`` (their products are symmetric and may be formed as a
-    triangle); ``finish`` adds both with their transposes. A pair whose products come
-    transposed (kept by another block in the other orientation) is summed as the transpose of
-    its contribution, in ``transposed`` — which for a chunk with itself is ``off`` again."""
+    in the lower triangle of ``sym`` (their products are symmetric and may be formed as a
+    triangle); ``finish`` adds both with their transposes. For two chunks both are ``out``
+    itself. A pair whose products come transposed (kept by another block in the other layout)
+    is summed as the transpose of its term, in ``transposed`` — for a chunk with itself that is
+    ``off`` again, for two chunks a buffer of its own that ``finish`` adds transposed. The
+    buffers come from the workspace and go back to it."""
 
     def __init__(self, out: torch.Tensor, same: bool, workspace: _Workspace | None = None):
         self.out = out
@@ -688,6 +691,12 @@ def _weights(model: MLP, ops: list, x: torch.Tensor, U: list, plan: JetPlan,
     return out_ws
 
 
+def _scaled_weight(model: MLP, l: int) -> torch.Tensor:
+    """c_w W of layer l (W itself where c_w = 1)."""
+    cw, W = model.weight_scales[l], model.weights[l]
+    return W if cw == 1.0 else cw * W
+
+
 def _adjoint_basis(model: MLP, fam, record: list, dtype, device) -> list:
     """Per layer l, the series of the adjoint ∂v_c/∂z_l along the jet curve for every output
     component c at once: entry β is (C, n, w_l) (or (C, 1, w_l) at the output layer), None where
@@ -699,9 +708,7 @@ def _adjoint_basis(model: MLP, fam, record: list, dtype, device) -> list:
     adj: list = [None] * L
     adj[L - 1] = delta
     for l in range(L - 1, 0, -1):
-        cw = model.weight_scales[l]
-        W = model.weights[l]
-        Wc = W if cw == 1.0 else cw * W
+        Wc = _scaled_weight(model, l)
         live = [i for i, t in enumerate(delta) if t is not None]
         # (C, n, w) @ (w, w') as one 2-D product (a 3-D matmul goes through a slower path)
         G = [(delta[i].reshape(-1, delta[i].shape[-1]) @ Wc).view(*delta[i].shape[:-1], -1)
@@ -731,9 +738,7 @@ def _operator_streams(model: MLP, fam, record: list, w: list) -> list:
     A = list(w)
     streams[L - 1] = A
     for l in range(L - 1, 0, -1):
-        cw = model.weight_scales[l]
-        W = model.weights[l]
-        Wc = W if cw == 1.0 else cw * W
+        Wc = _scaled_weight(model, l)
         G = [None if a is None else a @ Wc for a in A]
         s = record[l - 1][1]
         nxt: list = [None] * F
