@@ -17,6 +17,7 @@ def test_ntk_benchmark_runs_and_agrees(capsys):
         assert r["rel_diff"] <= 1e-10
         assert r["jacobian_s"] > 0 and r["structured_s"] > 0
         assert r["jacobian_peak_bytes"] >= 0 and r["structured_peak_bytes"] >= 0
+        assert r["jacobian_faults"] >= 0 and r["structured_faults"] >= 0
 
 
 def test_ntk_benchmark_rejects_bad_options(capsys):
