@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from pinnk.benchmarks import ntk as ntk_bench
 
@@ -78,6 +79,19 @@ def test_trace_overhead_benchmark_runs(capsys):
     row = trace_overhead.measure("poisson-1d", steps=6, every=3)
     assert row["updates"] == 2 and 0 < row["update_share"] < 1
     assert trace_overhead.main(["--impl", "fast"]) == 2
+
+
+def test_gn_kernel_benchmark_runs(capsys):
+    from solvers.benchmarks import gn_kernel
+
+    r = gn_kernel.run(width=3, repeats=1)
+    assert r["n"] == 3825 and len(r["seconds"]) == 1 and r["median_faults"] >= 0
+    model, terms = gn_kernel.setup(3)
+    assert not torch.equal(terms[0].points, terms[1].points)  # points of their own
+    _, shared = gn_kernel.setup(3, shared_points=True)
+    assert torch.equal(shared[0].points, shared[1].points)
+    assert gn_kernel.main(["--width", "0"]) == 2
+    assert "--width and --repeats must be positive" in capsys.readouterr().err
 
 
 def test_accuracy_continuation_target_measures_the_regularisation(tmp_path):
