@@ -180,24 +180,30 @@ def test_syrk_lower_writes_the_lower_triangle_of_a_gram(dtype):
     assert not syrk_lower(a, torch.zeros(37, 37, dtype=torch.complex128))
 
 
+def _same_point_terms(case: str, seed: int, n: int, widths: list) -> tuple:
+    """(model, terms) at the same n random points: the three 1D Euler residuals on a 2 → widths
+    → 3 network with ``Positive`` on ρ and p (``case`` "euler"), else [f, ∂_h f] on 2 → widths
+    → 1."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 2, generator=g, dtype=torch.float64)
+    if case == "euler":
+        from pinnk.benchmarks.ntk import euler_residuals_1d
+        model = pinnk.MLP(2, 3, widths, activation="tanh", output_transform=pinnk.Positive([0, 2]),
+                          generator=g, dtype=torch.float64)
+        return model, [pinnk.Term(k, op, x) for k, op in euler_residuals_1d().items()]
+    model = pinnk.MLP(2, 1, widths, activation="tanh", generator=g, dtype=torch.float64)
+    h = torch.tensor([0.8, -0.6], dtype=torch.float64)
+    return model, [pinnk.Term("f", ops.value(), x), pinnk.Term("d", ops.directional(h), x)]
+
+
 @pytest.mark.parametrize("case", ["directional", "directional-wide", "euler"])
 def test_structured_kernel_is_the_same_without_symmetric_products(case, monkeypatch):
     """The symmetric products (BLAS syrk: lower triangles in a chunk's own block, mirrored where
     a wide product is shared with another block) give the kernel of the general products (the
     path taken off the CPU)."""
     import pinnk._structured as S
-    g = torch.Generator().manual_seed(5)
-    x = torch.rand(40, 2, generator=g, dtype=torch.float64)
-    if case == "euler":
-        from pinnk.benchmarks.ntk import euler_residuals_1d
-        model = pinnk.MLP(2, 3, 16, 3, "tanh", output_transform=pinnk.Positive([0, 2]),
-                          generator=g, dtype=torch.float64)
-        terms = [pinnk.Term(k, op, x) for k, op in euler_residuals_1d().items()]
-    else:
-        widths = [130, 130] if case == "directional-wide" else [24, 24]
-        model = pinnk.MLP(2, 1, widths, activation="tanh", generator=g, dtype=torch.float64)
-        h = torch.tensor([0.8, -0.6], dtype=torch.float64)
-        terms = [pinnk.Term("f", ops.value(), x), pinnk.Term("d", ops.directional(h), x)]
+    widths = {"euler": [16] * 3, "directional-wide": [130, 130]}.get(case, [24, 24])
+    model, terms = _same_point_terms(case, 5, 40, widths)
     with_syrk = pinnk.ntk(model, terms, "structured").matrix()
     monkeypatch.setattr(S, "_syrk", lambda a: None)
     without = pinnk.ntk(model, terms, "structured").matrix()
@@ -257,17 +263,8 @@ def test_blocks_whose_products_come_transposed_match_the_oracle(case, monkeypatc
     product shifted by c_b²/c_w². The kernel is the brute-force one, row by row."""
     import pinnk._structured as S
     from oracle import jacobian_oracle, op_ref
-    g = torch.Generator().manual_seed(12)
-    x = torch.rand(30, 2, generator=g, dtype=torch.float64)
-    if case == "euler":
-        from pinnk.benchmarks.ntk import euler_residuals_1d
-        model = pinnk.MLP(2, 3, 40, 3, "tanh", output_transform=pinnk.Positive([0, 2]),
-                          generator=g, dtype=torch.float64)
-        terms = [pinnk.Term(k, op, x) for k, op in euler_residuals_1d().items()]
-    else:
-        model = pinnk.MLP(2, 1, [40, 40], activation="tanh", generator=g, dtype=torch.float64)
-        h = torch.tensor([0.8, -0.6], dtype=torch.float64)
-        terms = [pinnk.Term("f", ops.value(), x), pinnk.Term("d", ops.directional(h), x)]
+    model, terms = _same_point_terms(case, 12, 30, [40] * (3 if case == "euler" else 2))
+    x = terms[0].points
     seen = {"transposed": set(), "kept shifted": 0}
     transposed = S._Block.transposed.fget
     monkeypatch.setattr(S._Block, "transposed", property(
