@@ -23,3 +23,13 @@ def apply_threads(threads: int | None) -> bool:
         return False
     torch.set_num_threads(threads)
     return True
+
+
+def minor_faults() -> int:
+    """The process's minor page faults so far (fresh pages from the operating system; 0 where
+    ``resource`` is missing)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -37,7 +37,7 @@ import torch
 import pinnk
 from pinnk import ops
 
-from . import add_threads_option, apply_threads
+from . import add_threads_option, apply_threads, minor_faults
 
 GAMMA = 1.4
 
@@ -102,24 +102,15 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _minor_faults() -> int:
-    """The process's minor page faults so far (0 where ``resource`` is missing)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on POSIX
-        return 0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
 def _time_once(case, n, width, device, impl):
     """(seconds, minor page faults, Θ) of one kernel on fresh models and points."""
     model, terms = _setup(case, n, width, device)
     _sync(device)
-    f0 = _minor_faults()
+    f0 = minor_faults()
     t0 = time.perf_counter()
     M = pinnk.ntk(model, terms, impl).matrix()
     _sync(device)
-    return time.perf_counter() - t0, _minor_faults() - f0, M
+    return time.perf_counter() - t0, minor_faults() - f0, M
 
 
 def _status_kib(field: str) -> int:
