@@ -303,9 +303,9 @@ class _Products:
     Every buffer comes from the workspace; :meth:`release` gives them back.
     """
 
-    def __init__(self, budget: int, workspace: _Workspace | None = None):
+    def __init__(self, budget: int):
         self.budget = budget
-        self.workspace = _WORKSPACE if workspace is None else workspace
+        self.workspace = _WORKSPACE
         self.counts: dict = {}
         self.full: set = set()  # keys of products some block needs whole (not just a triangle)
         self._kept: dict = {}
@@ -326,9 +326,6 @@ class _Products:
         self.next_layer({}, set())
         self.workspace.give(self._scratch.values())
         self._scratch = {}
-
-    def _pooled(self, shape, like) -> torch.Tensor:
-        return self.workspace.take(shape, like)
 
     def _scratch_buffer(self, slot: int, shape, like) -> torch.Tensor:
         key = (slot, shape, like.dtype, like.device)
@@ -364,7 +361,7 @@ class _Products:
             return torch.mm(x, y.T, out=self._scratch_buffer(slot, shape, a)), swap
         keep = (self.counts.get(key, 0) > 1
                 and (len(self._kept) + 1) * shape[0] * shape[1] * a.element_size() <= self.budget)
-        out = self._pooled(shape, a) if keep else self._scratch_buffer(slot, shape, a)
+        out = self.workspace.take(shape, a) if keep else self._scratch_buffer(slot, shape, a)
         half = a is b and lower and key in self.counts and key not in self.full
         if half and syrk_lower(a, out):
             if keep:
@@ -389,7 +386,7 @@ class _Products:
             <= self.budget
         if not room:
             return torch.add(P, c, out=self._scratch_buffer(4, tuple(P.shape), P))
-        hit = self._shifted[key] = torch.add(P, c, out=self._pooled(tuple(P.shape), P))
+        hit = self._shifted[key] = torch.add(P, c, out=self.workspace.take(tuple(P.shape), P))
         return hit
 
     def _mirrored(self, a: torch.Tensor, out: torch.Tensor, slot: int) -> bool:
@@ -460,10 +457,10 @@ class _Block:
     ``off`` again, for two chunks a buffer of its own that ``finish`` adds transposed. The
     buffers come from the workspace and go back to it."""
 
-    def __init__(self, out: torch.Tensor, same: bool, workspace: _Workspace | None = None):
+    def __init__(self, out: torch.Tensor, same: bool):
         self.out = out
         self.same = same
-        self.workspace = _WORKSPACE if workspace is None else workspace
+        self.workspace = _WORKSPACE
         self.off = self._zeros(out.shape) if same else out  # the stream pairs s ≠ t
         self.sym = self._zeros(out.shape) if same else out  # the symmetric parts
         self._t = None
