@@ -18,6 +18,7 @@ from ._base import ParameterError, Periodic, ZooProblem
 from ._classic import Burgers1D, Poisson1D, Wave1D
 from ._euler import (EulerSmooth, IsentropicVortex, Lax, RiemannProblem, Sod, euler_residuals_1d,
                      euler_residuals_2d)
+from ._hlle import hlle_riemann_1d
 from ._periodic import AllenCahn, KdV, KuramotoSivashinsky
 from ._regression import CircleProduct, JacobianRegularization, SinCos
 from ._registry import describe, descriptions, get, names, parameters, problem_class
@@ -30,6 +31,7 @@ __all__ = [
     "ParameterError", "ZooProblem", "Periodic", "euler_residuals_1d", "euler_residuals_2d",
     "CircleProduct", "SinCos", "JacobianRegularization", "Convection", "RotatingCone",
     "VariableTransport", "EulerSmooth", "Sod", "Lax", "RiemannProblem", "IsentropicVortex",
-    "Poisson1D", "Wave1D", "Burgers1D", "viscous_riemann_1d", "AllenCahn", "KdV",
+    "Poisson1D", "Wave1D", "Burgers1D", "viscous_riemann_1d", "hlle_riemann_1d",
+    "AllenCahn", "KdV",
     "KuramotoSivashinsky", "SemilinearPDE", "SpectralSolution", "etdrk4",
 ]

@@ -62,6 +62,44 @@ def viscous_riemann_1d(left, right, *, viscosity: float, t, x0: float = 0.5,
     nu = _real_scalar("viscosity", viscosity)
     if not nu > 0:
         raise ValueError(f"viscosity: expected ν > 0, got {nu!r}")
+    times, several, x0, g, n, cfl = _tube_arguments(t, x0, gamma, cells, cfl, 0.5)
+    dx = 1.0 / n
+
+    def check_peclet(a: float) -> None:
+        if a * dx / nu > 2.0:
+            raise ValueError(f"cells: {n} cells give a cell Péclet number {a * dx / nu:.3g} > 2 "
+                             f"for viscosity {nu:g}; use at least {math.ceil(a / (2.0 * nu))} "
+                             f"cells")
+
+    check_peclet(max(abs(s[1]) + math.sqrt(g * s[2] / s[0]) for s in (left, right)))
+
+    x, U = _initial_cells(left, right, x0, g, n)
+
+    def rhs(V: np.ndarray) -> np.ndarray:
+        Vg = np.concatenate([V[:, :1], V, V[:, -1:]], axis=1)  # zero-gradient ends
+        r, v, q = _primitive(Vg, g)
+        if not (np.all(r > 0) and np.all(q > 0)):
+            raise FloatingPointError("density or pressure became non-positive")
+        F = np.stack(euler_flux(r, v, q, gamma=g))
+        flux = 0.5 * (F[:, :-1] + F[:, 1:]) - nu * (Vg[:, 1:] - Vg[:, :-1]) / dx
+        return -(flux[:, 1:] - flux[:, :-1]) / dx
+
+    def advance(U: np.ndarray, remaining: float) -> tuple[np.ndarray, float]:
+        r, v, q = _primitive(U, g)
+        a = float(np.max(np.abs(v) + np.sqrt(g * q / r)))
+        check_peclet(a)
+        h = min(cfl * min(dx / a, dx * dx / (2.0 * nu)), remaining)
+        U1 = U + h * rhs(U)
+        U2 = 0.75 * U + 0.25 * (U1 + h * rhs(U1))
+        return U / 3.0 + 2.0 / 3.0 * (U2 + h * rhs(U2)), h
+
+    return x, _march(U, times, several, advance, g)
+
+
+def _tube_arguments(t, x0, gamma, cells, cfl, cfl_max: float):
+    """The checked arguments shared by the tube solvers: ``(times, several, x0, gamma, cells,
+    cfl)``, ``times`` a non-decreasing list of times >= 0 and ``several`` whether ``t`` was a
+    sequence."""
     several = not isinstance(t, (int, float, np.integer, np.floating)) and np.ndim(t) == 1
     times = [_real_scalar("t", v) for v in t] if several else [_real_scalar("t", t)]
     if several and not times:
@@ -77,42 +115,28 @@ def viscous_riemann_1d(left, right, *, viscosity: float, t, x0: float = 0.5,
     g = _check_gamma(gamma)
     n = _positive_int("cells", cells)
     cfl = _real_scalar("cfl", cfl)
-    if not 0.0 < cfl <= 0.5:
-        raise ValueError(f"cfl: expected 0 < cfl <= 0.5, got {cfl!r}")
-    dx = 1.0 / n
+    if not 0.0 < cfl <= cfl_max:
+        raise ValueError(f"cfl: expected 0 < cfl <= {cfl_max:g}, got {cfl!r}")
+    return times, several, x0, g, n, cfl
 
-    def check_peclet(a: float) -> None:
-        if a * dx / nu > 2.0:
-            raise ValueError(f"cells: {n} cells give a cell Péclet number {a * dx / nu:.3g} > 2 "
-                             f"for viscosity {nu:g}; use at least {math.ceil(a / (2.0 * nu))} "
-                             f"cells")
 
-    check_peclet(max(abs(s[1]) + math.sqrt(g * s[2] / s[0]) for s in (left, right)))
-
-    x = (np.arange(n) + 0.5) * dx
+def _initial_cells(left, right, x0: float, gamma: float, n: int):
+    """Cell centres (n,) of a uniform grid on [0, 1] and the conserved variables (3, n) of the
+    two states split at ``x0``."""
+    x = (np.arange(n) + 0.5) / n
     w = np.where((x < x0)[None, :], np.array(left)[:, None], np.array(right)[:, None])
-    U = np.stack(primitive_to_conserved(*w, gamma=g))
+    return x, np.stack(primitive_to_conserved(*w, gamma=gamma))
 
-    def rhs(V: np.ndarray) -> np.ndarray:
-        Vg = np.concatenate([V[:, :1], V, V[:, -1:]], axis=1)  # zero-gradient ends
-        r, v, q = _primitive(Vg, g)
-        if not (np.all(r > 0) and np.all(q > 0)):
-            raise FloatingPointError("density or pressure became non-positive")
-        F = np.stack(euler_flux(r, v, q, gamma=g))
-        flux = 0.5 * (F[:, :-1] + F[:, 1:]) - nu * (Vg[:, 1:] - Vg[:, :-1]) / dx
-        return -(flux[:, 1:] - flux[:, :-1]) / dx
 
+def _march(U: np.ndarray, times, several: bool, advance, gamma: float) -> np.ndarray:
+    """Step ``U`` by ``advance(U, remaining) -> (U, h)`` to each of ``times`` in turn (the last
+    step ends exactly on it); the primitive variables (cells, 3) at the time, stacked to
+    (len(times), cells, 3) when ``several``."""
     time = 0.0
     out = []
     for t_end in times:
         while time < t_end * (1.0 - 1e-14):
-            r, v, q = _primitive(U, g)
-            a = float(np.max(np.abs(v) + np.sqrt(g * q / r)))
-            check_peclet(a)
-            h = min(cfl * min(dx / a, dx * dx / (2.0 * nu)), t_end - time)
-            U1 = U + h * rhs(U)
-            U2 = 0.75 * U + 0.25 * (U1 + h * rhs(U1))
-            U = U / 3.0 + 2.0 / 3.0 * (U2 + h * rhs(U2))
+            U, h = advance(U, t_end - time)
             time += h
-        out.append(np.stack(_primitive(U, g), axis=1))
-    return x, (np.stack(out) if several else out[0])
+        out.append(np.stack(_primitive(U, gamma), axis=1))
+    return np.stack(out) if several else out[0]

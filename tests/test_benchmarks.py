@@ -119,6 +119,9 @@ def test_accuracy_continuation_target_measures_the_regularisation(tmp_path):
     assert 0 < reg["grid_error_after_start"] < reg["grid_error"] < 0.1
     text = accuracy.render({"sod-gn": row}, 1)
     assert "whole (x, t) grid" in text and "whole grid" in text and "(t > 0: " in text
+    # the classical schemes on the same measures, one table row per scheme
+    assert "## Shock-capturing finite volumes on the same measures" in text
+    assert text.count("| sod | HLLE, ") == len(accuracy.SCHEMES)
     # measuring the finished run again, without training, gives the same figures
     again = accuracy.remeasure(t, tmp_path)
     assert again["remeasured"] and again["steps_done"] == 5
@@ -281,3 +284,21 @@ def test_regularisation_is_computed_once_per_problem(monkeypatch):
     assert accuracy.regularisation_metrics(first, "rho")["error"] == a["error"]
     accuracy.regularisation_metrics(problems.get("sod", viscosity=0.05, t_end=0.05), "rho")
     assert calls == [0.04, 0.05]
+
+
+def test_accuracy_scheme_metrics_measure_the_hlle_solutions_like_the_networks():
+    """The HLLE references of a tube on the rows' measures: second order beats first order on
+    every measure, the shock lies within a few cells of the exact one, and the grid measure
+    with its t = 0 row (the point at the jump) is the larger."""
+    import problems
+    from solvers.benchmarks import accuracy
+
+    sod = problems.get("sod")
+    first, minmod, mc = accuracy.scheme_metrics(sod, "rho", cells=400)
+    assert [m["scheme"] for m in (first, minmod, mc)] == [s[0] for s in accuracy.SCHEMES]
+    for k in ("error", "grid_error", "grid_error_after_start"):
+        assert mc[k] < minmod[k] < first[k] < 0.05, k
+    for m in (first, minmod, mc):
+        assert abs(m["shock_x"] - (0.5 + 1.75216 * 0.2)) < 5.0 / 400
+        assert m["grid_error_after_start"] < m["grid_error"]
+    assert accuracy._scheme_section({}) == []
