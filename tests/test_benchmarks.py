@@ -236,7 +236,7 @@ def test_accuracy_marched_target_measures_the_composite(tmp_path):
 
     from solvers.benchmarks import accuracy
 
-    t = replace(accuracy.BY_NAME["rotating-cone-gn"], windows=2, steps=2,
+    t = replace(accuracy.BY_NAME["rotating-cone-gn"], windows=2, steps=2, resample_every=1,
                 params={"T": 0.5}, model_options={"width": 6, "depth": 1},
                 points={"residual": 20, "initial": 10, "boundary": 10})
     row = accuracy.run_target(t, tmp_path)
