@@ -44,6 +44,13 @@ def _check_damping(value) -> float:
     return k
 
 
+def _check_compression_viscosity(value) -> float:
+    c = check_real(value, "compression_viscosity")
+    if c < 0:
+        raise ValueError(f"compression_viscosity: expected c >= 0, got {c!r}")
+    return c
+
+
 def _check_viscosity(value) -> float:
     nu = check_real(value, "viscosity")
     if nu < 0:
@@ -53,7 +60,7 @@ def _check_viscosity(value) -> float:
 
 # --------------------------------------------------------------------------------- residuals
 def euler_residuals_1d(gamma: float = 1.4, shock_damping: float = 0.0,
-                       viscosity: float = 0.0) -> dict:
+                       viscosity: float = 0.0, compression_viscosity: float = 0.0) -> dict:
     """The three conservative residuals of the 1D Euler equations in primitive variables.
 
     Inputs (x, t) (coordinates 0, 1), outputs (ρ, u, p) (components 0, 1, 2). With
@@ -91,6 +98,18 @@ def euler_residuals_1d(gamma: float = 1.4, shock_damping: float = 0.0,
     spreads like √(νt). The price: second partials in x, and an O(ν) and O(√(νt)) smoothing of
     the solution that is measured against the inviscid exact solution.
 
+    With ``compression_viscosity`` c > 0 the viscosity becomes a field that acts in
+    compressions only (von Neumann–Richtmyer / Lapidus type),
+
+        ν(x, t) = ν + c · max(0, −u_x),   residual ∂_t U + ∂_x F(U) − ∂_x(ν(x, t) ∂_x U),
+
+    expanded as − ν(x, t) ∂_xx U − ∂_x ν ∂_x U with ∂_x ν = −c u_xx where u_x < 0 (else 0) and
+    ∂_x U = (ρ_x, ρ_x u + ρ u_x, p_x/(γ−1) + ρ_x u²/2 + ρ u u_x). Still a flux difference, so
+    the shock keeps its Rankine–Hugoniot speed; a shock of strength Δu is spread over a width of
+    about π √(2c), whatever its strength, while the contact (u_x = 0) and the rarefactions
+    (u_x > 0) see only the background ν — which is what spreads the contact like √(νt) and
+    dominates the error of the uniform regularisation. c has the units of a length squared.
+
     Returns:
         A dict ``{"mass": op, "momentum": op, "energy": op}`` of :class:`pinnk.ops.Residual`,
         each mapping (model, x (n, 2)) to (n,).
@@ -99,6 +118,7 @@ def euler_residuals_1d(gamma: float = 1.4, shock_damping: float = 0.0,
     k = 1.0 / (g - 1.0)
     damping = _check_damping(shock_damping)
     nu = _check_viscosity(viscosity)
+    c = _check_compression_viscosity(compression_viscosity)
     rho, u, p = ops.value(0), ops.value(1), ops.value(2)
 
     def dx(c):
@@ -127,32 +147,47 @@ def euler_residuals_1d(gamma: float = 1.4, shock_damping: float = 0.0,
                        u_t=dt(1), p_t=dt(2)),
     }
     fns = {"mass": mass, "momentum": momentum, "energy": energy}
-    if nu > 0.0:
+    if nu > 0.0 or c > 0.0:
         second = {"rho_xx": ops.partial([2, 0], 0), "u_xx": ops.partial([2, 0], 1),
                   "p_xx": ops.partial([2, 0], 2)}
-        needed = {"mass": ("rho_xx",), "momentum": ("rho_xx", "u_xx"),
-                  "energy": ("rho_xx", "u_xx", "p_xx")}
+        # the viscosity field's ∂_x ν needs u_xx in every residual
+        needed = {"mass": ("rho_xx", "u_xx") if c > 0.0 else ("rho_xx",),
+                  "momentum": ("rho_xx", "u_xx"), "energy": ("rho_xx", "u_xx", "p_xx")}
         for name in fns:
             inputs[name].update({key: second[key] for key in needed[name]})
-            fns[name] = _viscous(name, fns[name], nu, k)
+            fns[name] = _viscous(name, fns[name], nu, k, c)
     if damping > 0.0:
         fns = {name: _damped(fn, damping) for name, fn in fns.items()}
     return {name: ops.residual(fns[name], label=f"euler {name}", **inputs[name])
             for name in ("mass", "momentum", "energy")}
 
 
-def _viscous(name: str, fn, nu: float, k: float):
-    """``fn`` minus ν ∂_xx of its conserved variable (see :func:`euler_residuals_1d`);
-    k = 1/(γ − 1). Every inviscid residual already takes ρ, u, ρ_x and u_x."""
+def _viscous(name: str, fn, nu: float, k: float, c: float = 0.0):
+    """``fn`` minus ∂_x(ν ∂_x U) of its conserved variable U (see :func:`euler_residuals_1d`):
+    ν ∂_xx U for c = 0, else with the field ν + c max(0, −u_x); k = 1/(γ − 1). Every inviscid
+    residual already takes ρ, u, ρ_x and u_x (the energy residual p_x too)."""
     def term(x, rho_xx, u_xx=None, p_xx=None, **values):
         r = fn(x, **values)
         rho, u, rho_x, u_x = values["rho"], values["u"], values["rho_x"], values["u_x"]
         if name == "mass":
-            return r - nu * rho_xx
-        if name == "momentum":
-            return r - nu * (rho_xx * u + 2.0 * rho_x * u_x + rho * u_xx)
-        return r - nu * (k * p_xx + 0.5 * rho_xx * u * u + 2.0 * rho_x * u * u_x
-                         + rho * u_x * u_x + rho * u * u_xx)
+            U_xx = rho_xx
+        elif name == "momentum":
+            U_xx = rho_xx * u + 2.0 * rho_x * u_x + rho * u_xx
+        else:
+            U_xx = (k * p_xx + 0.5 * rho_xx * u * u + 2.0 * rho_x * u * u_x
+                    + rho * u_x * u_x + rho * u * u_xx)
+        if c == 0.0:
+            return r - nu * U_xx
+        compressed = u_x < 0
+        field = nu + c * torch.where(compressed, -u_x, torch.zeros_like(u_x))
+        field_x = -c * torch.where(compressed, u_xx, torch.zeros_like(u_xx))
+        if name == "mass":
+            U_x = rho_x
+        elif name == "momentum":
+            U_x = rho_x * u + rho * u_x
+        else:
+            U_x = k * values["p_x"] + 0.5 * rho_x * u * u + rho * u * u_x
+        return r - field * U_xx - field_x * U_x
     return term
 
 
@@ -409,6 +444,8 @@ class RiemannProblem(ZooProblem):
             (default 0: the inviscid residuals; see :func:`euler_residuals_1d`). The exact
             solution stays the inviscid one, so ν > 0 is a regularisation whose O(ν) smoothing
             shows in the measured error.
+        compression_viscosity: c >= 0 of the viscosity c max(0, −u_x) that acts in compressions
+            only (shocks), added to ν (default 0; see :func:`euler_residuals_1d`).
 
     Defaults keep ρ and p positive (``positive_outputs=(0, 2)``).
     """
@@ -423,27 +460,29 @@ class RiemannProblem(ZooProblem):
     def __init__(self, *, left=(1.0, 0.0, 1.0), right=(0.125, 0.0, 0.1), x0: float = 0.5,
                  t_end: float = 0.2, gamma: float = 1.4, time_exponent: float = 1.0,
                  shock_damping: float = 0.0, conservation: bool = False,
-                 conservation_nodes: int = 128, viscosity: float = 0.0):
+                 conservation_nodes: int = 128, viscosity: float = 0.0,
+                 compression_viscosity: float = 0.0):
         self._setup(left, right, x0, t_end, gamma, time_exponent, shock_damping, conservation,
-                    conservation_nodes, viscosity)
+                    conservation_nodes, viscosity, compression_viscosity)
         self._set_params(left=self.left, right=self.right, x0=self.x0, t_end=self.t_end,
                          gamma=self.gamma, time_exponent=self.time_exponent,
                          **self._wave_params())
 
     def _wave_params(self) -> dict:
         return {"shock_damping": self.shock_damping, "conservation": self.conservation,
-                "conservation_nodes": self.conservation_nodes, "viscosity": self.viscosity}
+                "conservation_nodes": self.conservation_nodes, "viscosity": self.viscosity,
+                "compression_viscosity": self.compression_viscosity}
 
     def _preset(self, t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                viscosity):
+                viscosity, compression_viscosity):
         """Set up a named tube (class attributes LEFT, RIGHT; x0 = 0.5, γ = 1.4)."""
         self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping,
-                    conservation, conservation_nodes, viscosity)
+                    conservation, conservation_nodes, viscosity, compression_viscosity)
         self._set_params(t_end=self.t_end, time_exponent=self.time_exponent,
                          **self._wave_params())
 
     def _setup(self, left, right, x0, t_end, gamma, time_exponent, shock_damping, conservation,
-               conservation_nodes, viscosity) -> None:
+               conservation_nodes, viscosity, compression_viscosity) -> None:
         from ._riemann import ExactRiemannSolver
         self.left = check_state(left, "left")
         self.right = check_state(right, "right")
@@ -455,6 +494,7 @@ class RiemannProblem(ZooProblem):
         self.time_exponent = check_real(time_exponent, "time_exponent", positive=True)
         self.shock_damping = _check_damping(shock_damping)
         self.viscosity = _check_viscosity(viscosity)
+        self.compression_viscosity = _check_compression_viscosity(compression_viscosity)
         self.conservation = check_bool(conservation, "conservation")
         self.conservation_nodes = check_positive_int(conservation_nodes, "conservation_nodes",
                                                      maximum=100_000)
@@ -523,8 +563,8 @@ class RiemannProblem(ZooProblem):
         x_bnd = uniform(m_bnd, lo, hi, generator, dtype)
         x_bnd = with_column(x_bnd, 0, (torch.arange(m_bnd) % 2).to(dtype))
         out = [pinnk.Term(k, op, x_res[: c[k]])
-               for k, op in euler_residuals_1d(self.gamma, self.shock_damping,
-                                                 self.viscosity).items()]
+               for k, op in euler_residuals_1d(self.gamma, self.shock_damping, self.viscosity,
+                                                 self.compression_viscosity).items()]
         out += _value_terms("initial", x_ini, c, self.solution(x_ini), self.output_names)
         out += _value_terms("boundary", x_bnd, c, self.solution(x_bnd), self.output_names)
         if self.conservation:
@@ -546,6 +586,10 @@ class RiemannProblem(ZooProblem):
         the viscous residuals aims at; against :meth:`solution` it measures the cost of the
         regularisation itself."""
         from ._viscous_euler import viscous_riemann_1d
+        if self.compression_viscosity > 0.0:
+            raise ValueError("compression_viscosity: the finite-volume reference solves the "
+                             "tube with the uniform viscosity ν only; this problem's "
+                             f"regularisation also has c = {self.compression_viscosity:g}")
         if self.viscosity == 0.0:
             raise ValueError("viscosity: the problem is inviscid (viscosity=0); its reference is "
                              "solution(), the exact Riemann solution")
@@ -586,9 +630,9 @@ class Sod(RiemannProblem):
 
     def __init__(self, *, t_end: float = 0.2, time_exponent: float = 1.0, shock_damping: float = 0.0,
                  conservation: bool = False, conservation_nodes: int = 128,
-                 viscosity: float = 0.0):
+                 viscosity: float = 0.0, compression_viscosity: float = 0.0):
         self._preset(t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                     viscosity)
+                     viscosity, compression_viscosity)
 
 
 class Lax(RiemannProblem):
@@ -610,9 +654,9 @@ class Lax(RiemannProblem):
 
     def __init__(self, *, t_end: float = 0.14, time_exponent: float = 1.0, shock_damping: float = 0.0,
                  conservation: bool = False, conservation_nodes: int = 128,
-                 viscosity: float = 0.0):
+                 viscosity: float = 0.0, compression_viscosity: float = 0.0):
         self._preset(t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                     viscosity)
+                     viscosity, compression_viscosity)
 
 
 # -------------------------------------------------------------------------- isentropic vortex

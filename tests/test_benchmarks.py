@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -116,7 +117,9 @@ def test_accuracy_continuation_target_measures_the_regularisation(tmp_path):
     assert abs(reg["shock_x"] - 0.8504) < 0.02
     assert 0 < row["grid_error"] < 10 and row["meets"] is False
     assert 0 < row["grid_error_after_start"] < 10
-    assert 0 < reg["grid_error_after_start"] < reg["grid_error"] < 0.1
+    # at t = 0 the finite-volume solution is its (exact) initial data: that row adds nothing
+    # to the error, only to the norm
+    assert 0 < reg["grid_error"] < reg["grid_error_after_start"] < 0.1
     text = accuracy.render({"sod-gn": row}, 1)
     assert "whole (x, t) grid" in text and "whole grid" in text and "(t > 0: " in text
     # the classical schemes on the same measures, one table row per scheme
@@ -288,8 +291,9 @@ def test_regularisation_is_computed_once_per_problem(monkeypatch):
 
 def test_accuracy_scheme_metrics_measure_the_hlle_solutions_like_the_networks():
     """The HLLE references of a tube on the rows' measures: second order beats first order on
-    every measure, the shock lies within a few cells of the exact one, and the grid measure
-    with its t = 0 row (the point at the jump) is the larger."""
+    every measure, the shock lies within a few cells of the exact one, and the t = 0 row (the
+    initial data, exact) adds nothing to the grid error: it is the error of t > 0 over the
+    larger norm."""
     import problems
     from solvers.benchmarks import accuracy
 
@@ -300,5 +304,56 @@ def test_accuracy_scheme_metrics_measure_the_hlle_solutions_like_the_networks():
         assert mc[k] < minmod[k] < first[k] < 0.05, k
     for m in (first, minmod, mc):
         assert abs(m["shock_x"] - (0.5 + 1.75216 * 0.2)) < 5.0 / 400
-        assert m["grid_error_after_start"] < m["grid_error"]
+    grid, ref = accuracy._grid_reference(sod, "rho")
+    later = grid[:, sod.time_index].numpy() > 0
+    shrink = np.linalg.norm(ref[later]) / np.linalg.norm(ref)
+    for m in (first, minmod, mc):
+        assert m["grid_error"] == pytest.approx(m["grid_error_after_start"] * shrink, rel=1e-12)
     assert accuracy._scheme_section({}) == []
+
+
+def test_tube_regions_split_the_whole_grid_error_by_front(capsys):
+    """The regions of a tube's grid: the t = 0 row, a band around each front of the exact
+    solution, the rest; the parts' squares add up to the whole-grid error's square, and the
+    exact solution itself has no error anywhere."""
+    import problems
+    from solvers.benchmarks import accuracy, tube_regions
+
+    sod = problems.get("sod")
+    grid, ref = accuracy._grid_reference(sod, "rho")
+    labels, order = tube_regions.front_regions(sod, grid, band=0.02)
+    assert order == ["t = 0", "left fan head", "left fan tail", "contact", "right shock", "rest"]
+    assert set(labels) == set(order) and (labels == "t = 0").sum() == 101
+    x, t = grid[:, 0].numpy(), grid[:, 1].numpy()
+    near_shock = (t > 0.06) & (np.abs(x - (0.5 + 1.75216 * t)) < 0.015)  # fronts apart
+    assert (labels[near_shock] == "right shock").all()
+    pred = ref + np.random.default_rng(0).normal(size=ref.shape) * 1e-2
+    parts = tube_regions.error_by_region(pred, ref, labels, order)
+    assert sum(parts[k] ** 2 for k in order) == pytest.approx(parts["total"] ** 2, rel=1e-12)
+    assert tube_regions.error_by_region(ref, ref, labels, order)["total"] == 0.0
+    lax = problems.get("lax")
+    _, lax_order = tube_regions.front_regions(lax, accuracy._grid_reference(lax, "rho")[0])
+    assert lax_order[1:-1] == ["left fan head", "left fan tail", "contact", "right shock"]
+    with pytest.raises(ValueError, match="band: expected a positive half-width"):
+        tube_regions.front_regions(sod, grid, band=0.0)
+    # the command: the schemes' rows, the same totals as the accuracy page's table
+    assert tube_regions.main(["sod", "--schemes"]) == 0
+    out = capsys.readouterr().out
+    first = accuracy.scheme_metrics(sod)[0]["grid_error"]
+    assert f"| HLLE, first order, 1000 cells | {first:.2e} | 0.0e+00 |" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["burgers-1d"], "problem: expected a tube"),
+    (["sod"], "nothing to measure"),
+    (["sod", "/nonexistent/run"], "runs: no checkpoint.pt in /nonexistent/run"),
+    (["sod", "--viscosity", "-1"], "--viscosity: expected positive values"),
+    (["sod", "--schemes", "--band", "0"], "--band: expected a positive half-width"),
+])
+def test_tube_regions_rejects_bad_arguments(argv, message, capsys):
+    from solvers.benchmarks import tube_regions
+
+    with pytest.raises(SystemExit) as e:
+        tube_regions.main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err

@@ -72,7 +72,8 @@ def _cases():
     pos = pinnk.Positive([0, 2])
     for label, kw in (("euler1d", {}), ("euler1d-damped", {"shock_damping": 2.0}),
                       ("euler1d-viscous", {"viscosity": 0.01}),
-                      ("euler1d-both", {"shock_damping": 1.5, "viscosity": 0.02})):
+                      ("euler1d-both", {"shock_damping": 1.5, "viscosity": 0.02}),
+                      ("euler1d-compression", {"viscosity": 1e-3, "compression_viscosity": 0.05})):
         res = euler_residuals_1d(**kw)
         yield label, _mlp(2, 3, transform=pos), (
             [(nm, op, 0) for nm, op in res.items()]

@@ -319,6 +319,19 @@ TARGETS += [
     ),
     _SOD_GN_RAD_DENSE_FINE,
     dataclasses.replace(
+        _SOD_GN_RAD_DENSE, name="sod-gn-rad-dense-compression",
+        params={"t_end": 0.2, "compression_viscosity": 1e-6},
+        continuation={"parameter": "viscosity",
+                      "values": _SOD_NU_FINE["values"] + [0.00015, 7.5e-5],
+                      "steps": _SOD_NU_FINE["steps"] + [250, 300]},
+        chosen="sod-gn-rad-dense with a viscosity that acts in compressions only, "
+               "c max(0, −u_x) with c = 1e-6 (about 2e-4 inside the shock), beside the "
+               "background ν of the stages, which goes on to 1.5e-4 and 7.5e-5: the uniform "
+               "viscosity spreads the contact like √(νt), the largest part of the whole-grid "
+               "error (python -m solvers.benchmarks.tube_regions), while the network lost the "
+               "shock layer below ν = 1.5e-4.",
+    ),
+    dataclasses.replace(
         _SOD_GN_RAD_DENSE_FINE, name="sod-gn-rad-dense-wide",
         model_options={**_SOD_NET, "width": 64},
         chosen="sod-gn-rad-dense-fine on a 5 × 64 network (17,000 parameters against 6,800): "
@@ -582,10 +595,13 @@ def regularisation_metrics(problem, output: str) -> dict | None:
     (``problem.viscous_reference``) against the exact inviscid solution, with the same measures
     as the network: relative L2 on the fine x grid at t_end with the shock position, and
     relative L2 over the trainer's whole (x, t) evaluation grid (``grid_error``; the solver's
-    snapshots at the grid's times, one run, interpolated in x). None for other problems."""
+    snapshots at the grid's times, one run, interpolated in x). None for other problems, and for a
+    compression viscosity (the finite-volume solver has the uniform ν only)."""
     if getattr(problem, "viscosity", 0.0) in (0.0, None) or not hasattr(problem,
                                                                          "viscous_reference"):
         return None
+    if getattr(problem, "compression_viscosity", 0.0) > 0.0:
+        return None  # the finite-volume reference has the uniform viscosity only
     key = (problem.name, json.dumps(problem.params, sort_keys=True, default=str), output)
     if key not in _REGULARISATIONS:
         _REGULARISATIONS[key] = _regularisation(problem, output)
@@ -598,34 +614,47 @@ def _regularisation(problem, output: str) -> dict:
     # star states, bounded here by twice the fastest wave speed (Sod 1.75, Lax 2.48)
     fastest = float(np.max(np.abs(np.asarray(problem.solver.wave_speeds()))))
     cells = int(max(2000, math.ceil(2.0 * fastest / problem.viscosity)))
+    cells += cells % 2  # even: the tubes' jump x0 = 0.5 lies on a cell edge
     return {"viscosity": float(problem.viscosity), "cells": cells,
             **_cell_solution_measures(problem, output,
                                       lambda t: problem.viscous_reference(t=t, cells=cells))}
+
+
+def refresh_regularisation(row: dict) -> bool:
+    """Measure the regularisation of a stored row again (``row["regularisation"]`` replaced in
+    place): the row's problem at its last viscosity (the continuation's last value, else its
+    parameter). False, and the row untouched, for a row without one."""
+    import problems
+
+    if not row.get("regularisation"):
+        return False
+    cfg = row["config"]
+    params = dict(cfg.get("params") or {})
+    cont = cfg.get("continuation")
+    if cont:
+        params[cont["parameter"]] = cont["values"][-1]
+    problem = problems.get(cfg["problem"], **params)
+    row["regularisation"] = regularisation_metrics(problem, row["output"])
+    return True
 
 
 def _cell_solution_measures(problem, output: str, solve) -> dict:
     """A finite-volume solution of a tube measured as the networks are: ``solve(times)`` returns
     the cell centres and (ρ, u, p) snapshots (len(times), cells, 3) at the given times; the
     relative L2 error of ``output`` at t_end on the fine x grid with the shock position, and over
-    the trainer's whole (x, t) evaluation grid (the snapshots interpolated in x), with and
-    without its t = 0 row."""
+    the trainer's whole (x, t) evaluation grid (:func:`cell_solution_on_grid`), with and without
+    its t = 0 row."""
     lo, hi = problem.domain.lower, problem.domain.upper
     ti, xi = problem.time_index, 0  # a tube's inputs are (x, t)
     t_end = float(hi[ti])
     grid, ref_grid = _grid_reference(problem, output)
     gp = grid.numpy()
-    times = np.unique(np.append(gp[:, ti], t_end))
-    xc, snaps = solve(times)
-    k = problem.output_names.index(output)
-    fv_grid = np.empty(len(gp))
-    for j, tv in enumerate(times):
-        on = gp[:, ti] == tv
-        fv_grid[on] = np.interp(gp[on, xi], xc, snaps[j, :, k])
+    xc, w, fv_grid = cell_solution_on_grid(problem, output, solve, t_end)
     later = gp[:, ti] > 0
-    w = snaps[-1]
     xs = np.linspace(float(lo[xi]), float(hi[xi]), FINAL_GRID)
     pts = torch.tensor(np.stack([xs, np.full_like(xs, t_end)], axis=1))  # inputs (x, t)
     ref = problem.solution(pts).to(torch.float64).numpy()
+    k = problem.output_names.index(output)
     fv = np.interp(xs, xc, w[:, k])
     rho = np.interp(xs, xc, w[:, problem.output_names.index("rho")])
     return {"error": float(np.linalg.norm(fv - ref[:, k]) / np.linalg.norm(ref[:, k])),
@@ -633,6 +662,31 @@ def _cell_solution_measures(problem, output: str, solve) -> dict:
             "grid_error": float(np.linalg.norm(fv_grid - ref_grid) / np.linalg.norm(ref_grid)),
             "grid_error_after_start": float(np.linalg.norm((fv_grid - ref_grid)[later])
                                             / np.linalg.norm(ref_grid[later]))}
+
+
+def cell_solution_on_grid(problem, output: str, solve, t_last: float | None = None):
+    """A finite-volume solution of a tube on the trainer's (x, t) evaluation grid: ``solve`` as
+    in :func:`_cell_solution_measures`, run once for the grid's times (and ``t_last``, if given,
+    as the last time). Returns ``(xc, w, values)``: the cell centres, the snapshot (cells, 3)
+    at the last time, and ``output`` at the grid's points (grid order). The snapshots are
+    interpolated linearly in x, except at t = 0: there a scheme's solution is its initial data,
+    the exact ones (interpolating the cells across the jump would charge the scheme half the
+    jump, or all of it when the jump splits a cell, at the grid point (x0, 0) — where the exact
+    solution takes the right state)."""
+    ti, xi = problem.time_index, 0
+    grid, ref_grid = _grid_reference(problem, output)
+    gp = grid.numpy()
+    times = np.unique(gp[:, ti] if t_last is None else np.append(gp[:, ti], t_last))
+    xc, snaps = solve(times)
+    k = problem.output_names.index(output)
+    values = np.empty(len(gp))
+    for j, tv in enumerate(times):
+        on = gp[:, ti] == tv
+        if tv == 0.0:  # the initial data themselves (see above)
+            values[on] = ref_grid[on]
+        else:
+            values[on] = np.interp(gp[on, xi], xc, snaps[j, :, k])
+    return xc, snaps[-1], values
 
 
 #: the shock-capturing schemes of :func:`scheme_metrics`: (label, order, limiter)
@@ -1054,6 +1108,9 @@ def main(argv=None) -> int:
                          "whose measurement failed)")
     ap.add_argument("--render", action="store_true",
                     help="only rewrite the markdown from the JSON (no training)")
+    ap.add_argument("--refresh-references", action="store_true",
+                    help="no training: measure the regularisation of every row that reports "
+                         "one again (after a change of the measures) and rewrite both files")
     args = ap.parse_args(argv)
     if not (args.device == "cpu" or args.device.split(":")[0] == "cuda"):
         ap.error(f"--device: expected cpu or cuda[:N], got {args.device!r}")
@@ -1067,6 +1124,14 @@ def main(argv=None) -> int:
     md = Path(args.md)
     js, rows = read_rows(md)
     if args.render:
+        write_text(md, render(rows, args.threads))
+        return 0
+    if args.refresh_references:
+        for name, row in rows.items():
+            if refresh_regularisation(row):
+                print(f"[accuracy] {name}: regularisation at ν = "
+                      f"{row['regularisation']['viscosity']:g} measured again", flush=True)
+        write_json(js, {"threads": args.threads, "torch": torch.__version__, "rows": rows})
         write_text(md, render(rows, args.threads))
         return 0
     names = args.only or [t.name for t in TARGETS]

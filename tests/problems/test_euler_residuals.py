@@ -77,6 +77,61 @@ def test_viscous_1d_residuals_match_conservative_form(nu):
         assert 0 < diff < 100 * nu
 
 
+@pytest.mark.parametrize("nu, c", [(0.0, 0.02), (1e-3, 0.5)])
+def test_compression_viscosity_matches_conservative_form(nu, c):
+    """compression_viscosity c: the residuals are ∂_t U + ∂_x F(U) − ∂_x(ν(x, t) ∂_x U) with the
+    field ν(x, t) = ν + c max(0, −u_x), all taken by nested autograd of the conservative form
+    (one point at a time); the points cover compressions and expansions."""
+    gamma = 1.4
+    model = smooth_field(2, 3, (0, 2), seed=14)  # u_x < 0 at 15 of the points, > 0 at 9
+    x = torch.rand(24, 2, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    expected, signs = [], []
+    for xi in x:
+        y = xi.clone().requires_grad_(True)
+        w = model(y.unsqueeze(0))[0]
+        U, F = conservative_1d(w, gamma)
+        u_x = torch.autograd.grad(w[1], y, create_graph=True)[0][0]
+        field = nu + c * torch.clamp(-u_x, min=0.0)
+        signs.append(float(u_x.detach()))
+        row = []
+        for k in range(3):
+            dU = torch.autograd.grad(U[k], y, create_graph=True)[0]
+            dF = torch.autograd.grad(F[k], y, create_graph=True)[0]
+            diffusive = torch.autograd.grad(field * dU[0], y, retain_graph=True)[0][0]
+            row.append(dU[1] + dF[0] - diffusive)
+        expected.append(torch.stack(row))
+    expected = torch.stack(expected).detach()
+    assert min(signs) < 0 < max(signs)  # both branches of max(0, −u_x)
+    residuals = problems.euler_residuals_1d(gamma, viscosity=nu, compression_viscosity=c)
+    for k, name in enumerate(["mass", "momentum", "energy"]):
+        torch.testing.assert_close(residuals[name](model, x), expected[:, k], rtol=1e-11,
+                                   atol=1e-12)
+    if nu > 0:  # where the flow expands only the background ν acts
+        uniform = problems.euler_residuals_1d(gamma, viscosity=nu)
+        expanding = torch.tensor(signs) > 0
+        for name in residuals:
+            torch.testing.assert_close(residuals[name](model, x)[expanding],
+                                       uniform[name](model, x)[expanding], rtol=1e-12,
+                                       atol=1e-14)
+
+
+def test_compression_viscosity_is_validated_and_reaches_the_terms():
+    with pytest.raises(ValueError, match="compression_viscosity: expected c >= 0, got -1.0"):
+        problems.euler_residuals_1d(1.4, compression_viscosity=-1.0)
+    with pytest.raises(TypeError, match="compression_viscosity: expected a real number"):
+        problems.get("sod", compression_viscosity="big")
+    sod = problems.get("sod", viscosity=1e-4, compression_viscosity=1e-5)
+    assert sod.params["compression_viscosity"] == 1e-5
+    with pytest.raises(ValueError, match="compression_viscosity: the finite-volume reference"):
+        sod.viscous_reference()
+    model = smooth_field(2, 3, (0, 2), seed=10)
+    residual = sod.terms(8, torch.Generator().manual_seed(0), torch.float64)[0]
+    torch.testing.assert_close(
+        residual.residual(model),
+        problems.euler_residuals_1d(1.4, viscosity=1e-4, compression_viscosity=1e-5)["mass"](
+            model, residual.points), rtol=1e-12, atol=1e-14)
+
+
 def test_viscosity_and_damping_compose_and_are_validated():
     """κ weights the whole (viscous) residual; ν < 0 is refused by both entry points."""
     model = smooth_field(2, 3, (0, 2), seed=6)

@@ -1,0 +1,143 @@
+"""Where a shock tube's error sits: the whole-grid ρ error split by the waves of the solution.
+
+    python -m solvers.benchmarks.tube_regions PROBLEM [RUN ...] [--viscosity NU ...] [--schemes]
+        [--band 0.02]
+
+The relative L2 error of ρ over the trainer's 101 × 101 (x, t) evaluation grid (the accuracy
+rows' “whole grid” measure), ‖e‖₂ / ‖ρ‖₂, written as the root sum of squares of its parts:
+the t = 0 row, one band of half-width ``--band`` in x around each front of the exact solution
+(left shock or the left fan's head and tail, the contact, right shock or the right fan's tail
+and head: x = x0 + s t for each wave speed s of the exact Riemann solver), and the rest. Each
+part is ‖e restricted to the region‖₂ / ‖ρ‖₂, so the squares of the parts add up to the square
+of the total; a grid point near two fronts counts for the first (from the left).
+
+For each RUN folder (a trainer's run folder holding the final network, an MLP whose width and
+depth are read from its checkpoint, with the problem's output transform), for each ``--viscosity`` ν the finite-volume solution of
+the viscous tube (:func:`problems.viscous_riemann_1d`, cells for a cell Péclet number ≤ 2 at
+twice the fastest wave speed), and with ``--schemes`` the HLLE finite volumes on 1000 cells of
+the accuracy page (first and second order) — finite-volume solutions read as the accuracy page
+reads them (their initial data at t = 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import accuracy
+
+__all__ = ["front_regions", "error_by_region"]
+
+
+def front_regions(problem, grid: torch.Tensor, band: float = 0.02) -> tuple[np.ndarray, list]:
+    """A region label per grid point (inputs (x, t)) and the labels in order: ``"t = 0"``,
+    the fronts of the exact solution from left to right, ``"rest"``. A point with t > 0 within
+    ``band`` in x of a front x0 + s t belongs to it (to the leftmost of several)."""
+    if not band > 0:
+        raise ValueError(f"band: expected a positive half-width, got {band!r}")
+    sol = problem.solver
+    names = (["left shock"] if sol.left_wave == "shock" else ["left fan head", "left fan tail"])
+    names += ["contact"]
+    names += (["right shock"] if sol.right_wave == "shock"
+              else ["right fan tail", "right fan head"])
+    speeds = sol.wave_speeds()
+    gp = grid.detach().cpu().to(torch.float64).numpy()
+    x, t = gp[:, 0], gp[:, problem.time_index]
+    labels = np.full(len(gp), "rest", dtype=object)
+    labels[t == 0] = "t = 0"
+    for name, s in zip(names, speeds):
+        near = (t > 0) & (labels == "rest") & (np.abs(x - (problem.x0 + s * t)) <= band)
+        labels[near] = name
+    return labels, ["t = 0", *names, "rest"]
+
+
+def error_by_region(pred: np.ndarray, ref: np.ndarray, labels: np.ndarray, order: list) -> dict:
+    """``{"total": ‖pred − ref‖/‖ref‖, region: ‖(pred − ref) on region‖/‖ref‖ ...}``; the squares
+    of the regions' values add up to the square of the total."""
+    e2 = (np.asarray(pred, dtype=np.float64) - ref) ** 2
+    norm = float(np.linalg.norm(ref))
+    out = {"total": float(np.sqrt(e2.sum())) / norm}
+    for name in order:
+        out[name] = float(np.sqrt(e2[labels == name].sum())) / norm
+    return out
+
+
+def _network_on_grid(problem, run: Path, grid: torch.Tensor) -> np.ndarray:
+    """ρ of the final network of a run folder at the grid's points (its MLP's hidden width and
+    depth read from the checkpoint's weights)."""
+    from solvers._train import CHECKPOINT, load_network, read_checkpoint
+
+    state = read_checkpoint(run / CHECKPOINT, str(run))["model"]
+    weights = sorted(k for k in state if k.startswith("weights."))
+    opts = {"width": int(state["weights.0"].shape[0]), "depth": len(weights) - 1}
+    model = load_network(problem, opts, torch.float64, run, str(run))
+    with torch.no_grad():
+        return model(grid.to(torch.float64))[:, problem.output_names.index("rho")].numpy()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("problem", help="a tube of the zoo: sod, lax or riemann")
+    ap.add_argument("runs", nargs="*", type=Path, help="run folders with a final network")
+    ap.add_argument("--viscosity", type=float, nargs="*", default=[],
+                    help="viscosities ν of finite-volume references of the viscous tube")
+    ap.add_argument("--schemes", action="store_true",
+                    help="the HLLE schemes of the accuracy page on 1000 cells as well")
+    ap.add_argument("--band", type=float, default=0.02,
+                    help="half-width in x of a front's region (default 0.02)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    a = ap.parse_args(argv)
+    import problems
+
+    if a.problem not in ("sod", "lax", "riemann"):
+        ap.error(f"problem: expected a tube (sod, lax, riemann), got {a.problem!r}")
+    if not a.band > 0:
+        ap.error(f"--band: expected a positive half-width, got {a.band!r}")
+    if any(not (nu > 0 and math.isfinite(nu)) for nu in a.viscosity):
+        ap.error("--viscosity: expected positive values")
+    missing = [str(r) for r in a.runs if not (r / "checkpoint.pt").is_file()]
+    if missing:
+        ap.error(f"runs: no checkpoint.pt in {', '.join(missing)}")
+    if not (a.runs or a.viscosity or a.schemes):
+        ap.error("nothing to measure: give run folders, --viscosity or --schemes")
+    torch.set_num_threads(a.threads)
+    problem = problems.get(a.problem)
+    grid, ref = accuracy._grid_reference(problem, "rho")
+    labels, order = front_regions(problem, grid, a.band)
+    rows = []
+    for run in a.runs:
+        rows.append((str(run), _network_on_grid(problem, run, grid)))
+    fastest = float(np.max(np.abs(problem.solver.wave_speeds())))
+    for nu in a.viscosity:
+        viscous = problems.get(a.problem, viscosity=nu)
+        cells = int(max(2000, math.ceil(2.0 * fastest / nu)))
+        cells += cells % 2
+        _, _, values = accuracy.cell_solution_on_grid(
+            viscous, "rho", lambda t: viscous.viscous_reference(t=t, cells=cells))
+        rows.append((f"viscous tube, ν = {nu:g} ({cells} cells)", values))
+    if a.schemes:
+        for label, order_, limiter in accuracy.SCHEMES:
+            _, _, values = accuracy.cell_solution_on_grid(
+                problem, "rho",
+                lambda t: problem.hlle_reference(t=t, cells=accuracy.SCHEME_CELLS,
+                                                 order=order_, limiter=limiter))
+            rows.append((f"{label}, {accuracy.SCHEME_CELLS} cells", values))
+    print(f"{a.problem}: relative L2 of ρ over the 101 × 101 grid by region (fronts ± {a.band:g}"
+          f" in x); grid points: " + ", ".join(f"{k} {int((labels == k).sum())}"
+                                               for k in order))
+    print("| solution | total | " + " | ".join(order) + " |")
+    print("|---" * (len(order) + 2) + "|")
+    for name, values in rows:
+        parts = error_by_region(values, ref, labels, order)
+        print(f"| {name} | {parts['total']:.2e} | "
+              + " | ".join(f"{parts[k]:.1e}" for k in order) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
