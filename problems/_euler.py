@@ -619,7 +619,8 @@ class Sod(RiemannProblem):
     :class:`RiemannProblem` for the terms.
 
     Parameters: t_end (default 0.2), time_exponent (default 1), shock_damping (default 0),
-    conservation (default False), conservation_nodes (default 128), viscosity (default 0).
+    conservation (default False), conservation_nodes (default 128), viscosity (default 0),
+    compression_viscosity (default 0).
     """
 
     name = "sod"
@@ -643,7 +644,8 @@ class Lax(RiemannProblem):
     x ≈ 0.85, so no wave leaves the tube). See :class:`RiemannProblem` for the terms.
 
     Parameters: t_end (default 0.14), time_exponent (default 1), shock_damping (default 0),
-    conservation (default False), conservation_nodes (default 128), viscosity (default 0).
+    conservation (default False), conservation_nodes (default 128), viscosity (default 0),
+    compression_viscosity (default 0).
     """
 
     name = "lax"
