@@ -481,6 +481,11 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   6.5e-3 at second order (minmod, MC limiter) — the bound is about what a second-order
   shock-capturing scheme on 1000 cells reaches here, as the issue's source says of its HLLE
   reference; the best rows (1.46e-2, 1.51e-2) are at the first-order scheme's level.
+* lax (reported, no bound): sod-gn-rad-dense's configuration (RAD points, N = 3825, ν down to
+  3e-4; lax-gn-rad-dense) took ρ(x, 0.14) from 0.146 (lax-gn) to 8.6e-2 with the shock 0.0009
+  off, and the whole grid from 0.14 to 8.2e-2; the regularisation alone at 3e-4 has 7.5e-2 and
+  6.9e-2. HLLE on 1000 cells (the section above): 0.104 and 9.7e-2 at first order, 6.2e-2 and
+  6.3e-2 (minmod) at second order.
 * rotating-cone: marched in 8 windows (the row's configuration), 2.7e-4, 4.6e-4, 9.8e-4 after
   the whole revolution (seeds 0, 1, 2), where every configuration of the standard suite (the
   whole revolution at once) stays at 0.9–1.2. The error is made in the first window (the fit
@@ -1114,7 +1119,8 @@ def main(argv=None) -> int:
                     help="only rewrite the markdown from the JSON (no training)")
     ap.add_argument("--refresh-references", action="store_true",
                     help="no training: measure the regularisation of every row that reports "
-                         "one again (after a change of the measures) and rewrite both files")
+                         "one again (after a change of the measures; with --only, the rows of "
+                         "those targets) and rewrite both files")
     args = ap.parse_args(argv)
     if not (args.device == "cpu" or args.device.split(":")[0] == "cuda"):
         ap.error(f"--device: expected cpu or cuda[:N], got {args.device!r}")
@@ -1132,6 +1138,8 @@ def main(argv=None) -> int:
         return 0
     if args.refresh_references:
         for name, row in rows.items():
+            if args.only and name.split("@")[0] not in args.only:
+                continue
             if refresh_regularisation(row):
                 print(f"[accuracy] {name}: regularisation at ν = "
                       f"{row['regularisation']['viscosity']:g} measured again", flush=True)
