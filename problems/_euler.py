@@ -118,7 +118,7 @@ def euler_residuals_1d(gamma: float = 1.4, shock_damping: float = 0.0,
     k = 1.0 / (g - 1.0)
     damping = _check_damping(shock_damping)
     nu = _check_viscosity(viscosity)
-    c = _check_compression_viscosity(compression_viscosity)
+    nu_c = _check_compression_viscosity(compression_viscosity)
     rho, u, p = ops.value(0), ops.value(1), ops.value(2)
 
     def dx(c):
@@ -147,15 +147,15 @@ def euler_residuals_1d(gamma: float = 1.4, shock_damping: float = 0.0,
                        u_t=dt(1), p_t=dt(2)),
     }
     fns = {"mass": mass, "momentum": momentum, "energy": energy}
-    if nu > 0.0 or c > 0.0:
+    if nu > 0.0 or nu_c > 0.0:
         second = {"rho_xx": ops.partial([2, 0], 0), "u_xx": ops.partial([2, 0], 1),
                   "p_xx": ops.partial([2, 0], 2)}
         # the viscosity field's ∂_x ν needs u_xx in every residual
-        needed = {"mass": ("rho_xx", "u_xx") if c > 0.0 else ("rho_xx",),
+        needed = {"mass": ("rho_xx", "u_xx") if nu_c > 0.0 else ("rho_xx",),
                   "momentum": ("rho_xx", "u_xx"), "energy": ("rho_xx", "u_xx", "p_xx")}
         for name in fns:
             inputs[name].update({key: second[key] for key in needed[name]})
-            fns[name] = _viscous(name, fns[name], nu, k, c)
+            fns[name] = _viscous(name, fns[name], nu, k, nu_c)
     if damping > 0.0:
         fns = {name: _damped(fn, damping) for name, fn in fns.items()}
     return {name: ops.residual(fns[name], label=f"euler {name}", **inputs[name])

@@ -169,6 +169,27 @@ def _legacy(st: Mapping) -> dict:
     return adam if st.get("adam") is not None else lbfgs
 
 
+def _fill_new_parameters(problem, mine: dict, theirs: dict) -> None:
+    """Give a checkpoint's problem parameters the ones its problem class gained since it was
+    written (``theirs`` updated in place), where this run has them at the class's default —
+    which is what the old run computed without them. Any other value stays a mismatch."""
+    import inspect
+
+    old, new = theirs.get("problem"), mine.get("problem")
+    if not (isinstance(old, dict) and isinstance(new, dict) and old.get("name") == new.get("name")
+            and isinstance(old.get("params"), dict) and isinstance(new.get("params"), dict)):
+        return
+    try:
+        signature = inspect.signature(type(problem).__init__).parameters
+    except (TypeError, ValueError):
+        return
+    for key, value in new["params"].items():
+        default = signature[key].default if key in signature else inspect.Parameter.empty
+        if key not in old["params"] and default is not inspect.Parameter.empty \
+                and _plain(default) == value:
+            old["params"][key] = value
+
+
 def _plain(obj):
     """``obj`` with tuples turned into lists and mapping keys into strings (as JSON has them)."""
     if isinstance(obj, Mapping):
@@ -382,6 +403,7 @@ class Trainer:
         # original had tuples (problem parameters, embedding periods, Adam betas).
         mine, theirs = _plain(self.config()), _plain(st["config"])
         theirs.setdefault("sampler", Uniform().config())  # checkpoints from before samplers
+        _fill_new_parameters(self.problem, mine, theirs)
         for key in ("problem", "model", "weighting", "optimizer", "steps", "points", "seed",
                     "dtype", "resample_every", "sampler"):
             if mine[key] != theirs[key]:

@@ -592,3 +592,19 @@ def test_rad_local_candidates_skip_terms_with_labels_at_their_points():
     assert_labels_match(new)
     cand = p.terms({"forced": 24 * 3, "data": 12, "slope": 10}, gen(4), F64)
     assert bool(torch.isin(new[0].points[:, 0], cand[0].points[:, 0]).all())
+
+
+def test_a_checkpoint_from_before_a_new_problem_parameter_resumes_at_its_default(tmp_path):
+    """A parameter the problem class gained after the checkpoint was written (here sod's
+    compression_viscosity) takes its default, what the old run computed; another value is
+    refused."""
+    sod = lambda **kw: problems.get("sod", viscosity=0.01, **kw)  # noqa: E731
+    opts = dict(steps=4, checkpoint_every=2, points=16)
+    with pytest.raises(KeyboardInterrupt):
+        quick(sod(), out=tmp_path, callback=Interrupt(2), **opts)
+    st = torch.load(tmp_path / CHECKPOINT, weights_only=False)
+    del st["config"]["problem"]["params"]["compression_viscosity"]
+    torch.save(st, tmp_path / CHECKPOINT)
+    with pytest.raises(ValueError, match="problem="):
+        quick(sod(compression_viscosity=1e-3), out=tmp_path, resume=True, **opts)
+    assert quick(sod(), out=tmp_path, resume=True, **opts).metrics["steps"] == 4
