@@ -105,7 +105,7 @@ def test_operators_train_through_forward_mode():
         a = torch.zeros_like(p) if a is None else a
         b = torch.zeros_like(p) if b is None else b
         assert torch.allclose(a, b, rtol=1e-12, atol=1e-14)
-    assert float(loss) == pytest.approx(float(0.5 * (r * r).mean().detach()), rel=1e-12)
+    assert float(loss.detach()) == pytest.approx(float(0.5 * (r * r).mean().detach()), rel=1e-12)
 
 
 def test_any_module_works_everywhere():
