@@ -469,7 +469,8 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   (8.6e-3) is missed by every row (1.5e-2–2.4e-2): the regularisation alone, at ν = 3e-4,
   already has 1.28e-2 there. Lower ν does not get there either (sod-gn-rad-dense-fine, two more
   stages to ν = 1e-4): the regularisation itself reaches 8.5e-3 over the grid at 1e-4, just
-  under the bound, while the network stops following it — over the grid 1.51e-2, 1.46e-2, 1.56e-2 after the stages at 3e-4, 1.5e-4, 1e-4
+  under the bound, while the network stops following it — over the grid 1.51e-2, 1.46e-2,
+  1.56e-2 after the stages at 3e-4, 1.5e-4, 1e-4
   for seed 0 and 1.74e-2, 2.14e-2, 2.32e-2 for seed 1, whose stages at 3e-4 and 1.5e-4 ended
   at losses of 2.5e-4 and 7.2e-4 instead of round-off. ρ(x, 0.2) at 1e-4: 1.91e-2 with the
   shock 0.0052 off (seed 0), 1.45e-2 and 0.0012 (seed 1). Nor is it the network's size

@@ -11,11 +11,12 @@ and head: x = x0 + s t for each wave speed s of the exact Riemann solver), and t
 part is ‖e restricted to the region‖₂ / ‖ρ‖₂, so the squares of the parts add up to the square
 of the total; a grid point near two fronts counts for the first (from the left).
 
-For each RUN folder (a trainer's run folder holding the final network, an MLP whose width and
-depth are read from its checkpoint, with the problem's output transform), for each ``--viscosity`` ν the finite-volume solution of
-the viscous tube (:func:`problems.viscous_riemann_1d`, cells for a cell Péclet number ≤ 2 at
-twice the fastest wave speed), and with ``--schemes`` the HLLE finite volumes on 1000 cells of
-the accuracy page (first and second order) — finite-volume solutions read as the accuracy page
+Rows: each RUN folder (a trainer's run folder holding the final network, an MLP whose width
+and depth are read from its checkpoint, with the problem's output transform); for each
+``--viscosity`` ν the finite-volume solution of the viscous tube
+(:func:`problems.viscous_riemann_1d`, an even number of cells for a cell Péclet number ≤ 2 at
+twice the fastest wave speed); with ``--schemes`` the HLLE finite volumes on 1000 cells of the
+accuracy page (first and second order) — finite-volume solutions read as the accuracy page
 reads them (their initial data at t = 0).
 """
 
