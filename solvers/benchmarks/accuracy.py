@@ -481,7 +481,13 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   section above): HLLE on 1000 cells scores 1.46e-2 over the grid at first order and 8.2e-3 and
   6.5e-3 at second order (minmod, MC limiter) — the bound is about what a second-order
   shock-capturing scheme on 1000 cells reaches here, as the issue's source says of its HLLE
-  reference; the best rows (1.46e-2, 1.51e-2) are at the first-order scheme's level.
+  reference; the best rows with the uniform viscosity (1.46e-2, 1.51e-2) are at the first-order
+  scheme's level. A viscosity that acts in compressions only (sod-gn-rad-dense-compression:
+  c max(0, −u_x), c = 1e-6, beside a background ν that goes on to 7.5e-5) gets closest: whole
+  grid 1.08e-2 (t > 0: 1.0e-2), ρ(x, 0.2) 1.05e-2 with the shock 0.0003 off, one seed. Split by
+  front (`python -m solvers.benchmarks.tube_regions sod RUN/stage-8`): contact 7.2e-3, shock
+  3.7e-3, fan head and tail 4.7e-3 and 3.1e-3, rest 1.7e-3, t = 0 row 4.2e-3 — the contact
+  about where the uniform regularisation at ν = 1e-4 has it (7.4e-3).
 * lax (reported, no bound): sod-gn-rad-dense's configuration (RAD points, N = 3825, ν down to
   3e-4; lax-gn-rad-dense) took ρ(x, 0.14) from 0.146 (lax-gn) to 8.6e-2 with the shock 0.0009
   off, and the whole grid from 0.14 to 8.2e-2; the regularisation alone at 3e-4 has 7.5e-2 and
