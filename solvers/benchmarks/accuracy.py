@@ -484,7 +484,9 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   reference; the best rows with the uniform viscosity (1.46e-2, 1.51e-2) are at the first-order
   scheme's level. A viscosity that acts in compressions only (sod-gn-rad-dense-compression:
   c max(0, −u_x), c = 1e-6, beside a background ν that goes on to 7.5e-5) gets closest: whole
-  grid 1.08e-2 (t > 0: 1.0e-2), ρ(x, 0.2) 1.05e-2 with the shock 0.0003 off, one seed. Split by
+  grid 1.08e-2 (t > 0: 1.0e-2), ρ(x, 0.2) 1.05e-2 with the shock 0.0003 off, one seed; in its
+  last stage each 10-step window started at a loss of 1e-2–60 on its fresh RAD points and ended
+  at 1e-7–1e-11, except the last (6e-2 at the end). Split by
   front (`python -m solvers.benchmarks.tube_regions sod RUN/stage-8`): contact 7.2e-3, shock
   3.7e-3, fan head and tail 4.7e-3 and 3.1e-3, rest 1.7e-3, t = 0 row 4.2e-3 — the contact
   about where the uniform regularisation at ν = 1e-4 has it (7.4e-3).
