@@ -125,6 +125,10 @@ def test_accuracy_continuation_target_measures_the_regularisation(tmp_path):
     # the classical schemes on the same measures, one table row per scheme
     assert "## Shock-capturing finite volumes on the same measures" in text
     assert text.count("| sod | HLLE, ") == len(accuracy.SCHEMES)
+    # its regularisation measured again from the stored row: the same (the last stage's ν)
+    stored = json.loads(json.dumps(row))
+    assert accuracy.refresh_regularisation(stored) and stored["regularisation"] == reg
+    assert not accuracy.refresh_regularisation({"config": row["config"]})
     # measuring the finished run again, without training, gives the same figures
     again = accuracy.remeasure(t, tmp_path)
     assert again["remeasured"] and again["steps_done"] == 5

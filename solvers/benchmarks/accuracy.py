@@ -621,13 +621,29 @@ def regularisation_metrics(problem, output: str) -> dict | None:
     return dict(_REGULARISATIONS[key])
 
 
+def regularisation_cells(problem, viscosity: float) -> int:
+    """The cells of the finite-volume solution of a tube at ``viscosity`` ν: its solver needs a
+    cell Péclet number max(|u| + c) Δx / ν <= 2; |u| + c peaks in the star states, bounded here
+    by twice the fastest wave speed (Sod 1.75, Lax 2.48). At least 2000, and even: the tubes'
+    jump x0 = 0.5 then lies on a cell edge."""
+    fastest = float(np.max(np.abs(np.asarray(problem.solver.wave_speeds()))))
+    cells = int(max(2000, math.ceil(2.0 * fastest / viscosity)))
+    return cells + cells % 2
+
+
+def _last_stage_params(params: dict, continuation: dict | None) -> dict:
+    """A target's problem parameters with a continuation's parameter at its last value (the
+    problem of the final network); ``params`` itself without a continuation."""
+    if not continuation:
+        return dict(params)
+    name = continuation["parameter"]
+    return {**{k: v for k, v in params.items() if k != name},
+            name: continuation["values"][-1]}
+
+
 def _regularisation(problem, output: str) -> dict:
     """The measures of :func:`regularisation_metrics`, computed."""
-    # the FV solver needs a cell Péclet number max(|u| + c) Δx / ν <= 2; |u| + c peaks in the
-    # star states, bounded here by twice the fastest wave speed (Sod 1.75, Lax 2.48)
-    fastest = float(np.max(np.abs(np.asarray(problem.solver.wave_speeds()))))
-    cells = int(max(2000, math.ceil(2.0 * fastest / problem.viscosity)))
-    cells += cells % 2  # even: the tubes' jump x0 = 0.5 lies on a cell edge
+    cells = regularisation_cells(problem, problem.viscosity)
     return {"viscosity": float(problem.viscosity), "cells": cells,
             **_cell_solution_measures(problem, output,
                                       lambda t: problem.viscous_reference(t=t, cells=cells))}
@@ -642,11 +658,8 @@ def refresh_regularisation(row: dict) -> bool:
     if not row.get("regularisation"):
         return False
     cfg = row["config"]
-    params = dict(cfg.get("params") or {})
-    cont = cfg.get("continuation")
-    if cont:
-        params[cont["parameter"]] = cont["values"][-1]
-    problem = problems.get(cfg["problem"], **params)
+    problem = problems.get(cfg["problem"], **_last_stage_params(cfg.get("params") or {},
+                                                                cfg.get("continuation")))
     row["regularisation"] = regularisation_metrics(problem, row["output"])
     return True
 
@@ -803,8 +816,7 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
                                                 cont["values"], steps=counts, params=params,
                                                 out=run_dir, **common)
             res = stages[-1]
-            problem = problems.get(target.problem,
-                                   **{**params, cont["parameter"]: cont["values"][-1]})
+            problem = problems.get(target.problem, **_last_stage_params(params, cont))
     except solvers.TrainingError as exc:
         row.update(status="diverged", error=float("nan"), message=str(exc), meets=False,
                    wall_s=time.perf_counter() - t0)
@@ -856,16 +868,13 @@ def remeasure(target: Target, out_root: Path) -> dict:
 
     run_dir = out_root / target.name
     cont = target.continuation
-    params = dict(target.params)
     if target.windows is not None:
         dirs = [run_dir / f"window-{k}" for k in range(target.windows)]
     elif cont:
         dirs = [run_dir / f"stage-{k}" for k in range(len(cont["values"]))]
-        params = {k: v for k, v in params.items() if k != cont["parameter"]}
-        params[cont["parameter"]] = cont["values"][-1]
     else:
         dirs = [run_dir]
-    problem = problems.get(target.problem, **params)
+    problem = problems.get(target.problem, **_last_stage_params(target.params, cont))
 
     def final_model(d: Path) -> torch.nn.Module:
         return load_network(problem, target.model_options, getattr(torch, target.dtype), d,

@@ -113,11 +113,9 @@ def main(argv=None) -> int:
     rows = []
     for run in a.runs:
         rows.append((str(run), _network_on_grid(problem, run, grid)))
-    fastest = float(np.max(np.abs(problem.solver.wave_speeds())))
     for nu in a.viscosity:
         viscous = problems.get(a.problem, viscosity=nu)
-        cells = int(max(2000, math.ceil(2.0 * fastest / nu)))
-        cells += cells % 2
+        cells = accuracy.regularisation_cells(viscous, nu)
         _, _, values = accuracy.cell_solution_on_grid(
             viscous, "rho", lambda t: viscous.viscous_reference(t=t, cells=cells))
         rows.append((f"viscous tube, ν = {nu:g} ({cells} cells)", values))
