@@ -207,6 +207,7 @@ class Trainer:
                  weighting: Weighting | str | None = None, optimizer: Any = None,
                  steps: int | None = None, points: int | Mapping | None = None,
                  resample_every: int = 0, sampler: Sampler | str | Mapping | None = None,
+                 adaptive_start: bool = False, hold_last: int = 0,
                  device: str = "auto", dtype: Any = None, seed: int = 0,
                  out: str | Path | None = None, ntk_every: int | None = None,
                  probe_points: int = 64, checkpoint_every: int | None = None,
@@ -236,6 +237,19 @@ class Trainer:
         if self.sampler.adaptive and self.resample_every == 0:
             raise ValueError(f"sampler: {self.sampler.name!r} redraws the points from the "
                              f"residuals and needs resample_every > 0, got resample_every=0")
+        if not isinstance(adaptive_start, bool):
+            raise TypeError(f"adaptive_start: expected a bool, got {type(adaptive_start).__name__}")
+        if adaptive_start and not self.sampler.adaptive:
+            raise ValueError(f"adaptive_start: the first points are drawn by an adaptive sampler "
+                             f"(rad), got sampler {self.sampler.name!r}")
+        if adaptive_start and model is None:
+            raise ValueError("adaptive_start: draws the first points from a trained network; "
+                             "pass model= (a continuation stage, a fine-tuning run)")
+        self.adaptive_start = adaptive_start
+        self.hold_last = check_int(hold_last, "hold_last", minimum=0)
+        if self.hold_last and not self.resample_every:
+            raise ValueError(f"hold_last: keeps the points of the last {self.hold_last} steps "
+                             f"and needs resample_every > 0, got resample_every=0")
         self.ntk_every = check_int(max(1, self.steps // 10) if ntk_every is None else ntk_every,
                                    "ntk_every", minimum=0)
         self.probe_points = check_int(probe_points, "probe_points", minimum=1)
@@ -287,6 +301,8 @@ class Trainer:
         self.sample_gen = torch.Generator().manual_seed(self.seed + 1)
         self.terms = self._sample()
         self.names = [t.name for t in self.terms]
+        if self.adaptive_start:
+            self.terms = self._resample()
         # Diagnostics run in float64 on a copy of the model: eigenvalues of Θ* span many decades.
         probe_gen = torch.Generator().manual_seed(self.seed + 2)
         self.probe = _uniform_terms(problem, self.probe_points, probe_gen, torch.float64,
@@ -302,7 +318,8 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- set-up
     def _sample(self):
-        """The first draw of the collocation points (uniform: there is no trained model yet)."""
+        """The first draw of the collocation points (uniform: there is no trained model yet;
+        with ``adaptive_start`` the sampler then draws again from the given network)."""
         return _uniform_terms(self.problem, self.points, self.sample_gen, self.dtype, self.device)
 
     def _resample(self):
@@ -314,6 +331,13 @@ class Trainer:
         except FloatingPointError as exc:
             raise TrainingError(f"sampler {self.sampler.name!r}: {exc} at step {self.step}; "
                                 f"{self._stopped()}") from None
+
+    def _redraw_due(self) -> bool:
+        """Whether the points are redrawn before this step: every ``resample_every`` steps, but
+        not within the last ``hold_last`` steps (step > steps - hold_last)."""
+        k = self.resample_every
+        return bool(k) and self.step > 0 and self.step % k == 0 and \
+            self.step <= self.steps - self.hold_last
 
     @property
     def adam(self):
@@ -333,6 +357,7 @@ class Trainer:
             "optimizer": self.optimizer.config(), "steps": self.steps,
             "points": self.problem.counts(self.points, self.names),
             "resample_every": self.resample_every, "sampler": self.sampler.config(),
+            "adaptive_start": self.adaptive_start, "hold_last": self.hold_last,
             "ntk_every": self.ntk_every,
             "probe_points": self.probe_points, "checkpoint_every": self.checkpoint_every,
             "log_every": self.log_every, "seed": self.seed, "device": str(self.device),
@@ -403,9 +428,11 @@ class Trainer:
         # original had tuples (problem parameters, embedding periods, Adam betas).
         mine, theirs = _plain(self.config()), _plain(st["config"])
         theirs.setdefault("sampler", Uniform().config())  # checkpoints from before samplers
+        theirs.setdefault("adaptive_start", False)  # ... and before these two options
+        theirs.setdefault("hold_last", 0)
         _fill_new_parameters(self.problem, mine, theirs)
         for key in ("problem", "model", "weighting", "optimizer", "steps", "points", "seed",
-                    "dtype", "resample_every", "sampler"):
+                    "dtype", "resample_every", "sampler", "adaptive_start", "hold_last"):
             if mine[key] != theirs[key]:
                 raise ValueError(f"resume: the checkpoint was written with {key}={theirs[key]!r}, "
                                  f"this run has {key}={mine[key]!r}")
@@ -525,7 +552,7 @@ class Trainer:
         try:
             while self.step < self.steps:
                 phase = self.stepper.phase(self.step)
-                if self.resample_every and self.step > 0 and self.step % self.resample_every == 0:
+                if self._redraw_due():
                     self.terms = self._resample()
                     self.stepper.reset()
                 if self.ntk_every and self.step % self.ntk_every == 0:
@@ -591,7 +618,8 @@ class Trainer:
 def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
           weighting: Weighting | str | None = None, optimizer: Any = None,
           steps: int | None = None, points: int | Mapping | None = None, resample_every: int = 0,
-          sampler: Sampler | str | Mapping | None = None, device: str = "auto",
+          sampler: Sampler | str | Mapping | None = None, adaptive_start: bool = False,
+          hold_last: int = 0, device: str = "auto",
           dtype: Any = None, seed: int = 0,
           out: str | Path | None = None, resume: bool = False, ntk_every: int | None = None,
           probe_points: int = 64, checkpoint_every: int | None = None,
@@ -639,6 +667,13 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
             p(x) ∝ |r(x)|^k / mean |r|^k + c, r evaluated with the current network; the other
             terms are drawn uniformly, and the first sample is uniform. Needs
             ``resample_every > 0``.
+        adaptive_start: draw the first points with the (adaptive) sampler from the given
+            ``model`` rather than uniformly — for a network already trained (a continuation
+            stage at a smaller viscosity, a fine-tuning run), whose first steps would otherwise
+            be spent on uniform points that miss its fronts.
+        hold_last: no redraw in the last K steps (a redraw at step s needs s <= steps - K), so
+            that the final network is one that fitted the points it ends on (with Gauss–Newton,
+            each window's fresh adaptive points start far from fitted).
         ntk_every: steps between diagnostics (0: none; default steps/10).
         probe_points: points per term for the diagnostics.
         checkpoint_every: steps between checkpoints (default steps/10).
@@ -654,6 +689,7 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
     """
     trainer = Trainer(problem, model, weighting=weighting, optimizer=optimizer, steps=steps,
                       points=points, resample_every=resample_every, sampler=sampler,
+                      adaptive_start=adaptive_start, hold_last=hold_last,
                       device=device, dtype=dtype,
                       seed=seed, out=out, ntk_every=ntk_every, probe_points=probe_points,
                       checkpoint_every=checkpoint_every, log_every=log_every,
@@ -687,7 +723,8 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
         out: a folder; stage k writes its run folder ``out/stage-k``.
         model_options: the network of the first stage (later stages reuse the model).
         **train_kwargs: passed to :func:`train` at every stage (weighting, optimizer, points,
-            resample_every, seed, dtype, ...).
+            resample_every, sampler, hold_last, seed, dtype, ...); ``adaptive_start`` applies
+            to the stages after the first (the first starts from an untrained network).
 
     Returns:
         The :class:`TrainResult` of every stage, in order; the last holds the final network.
@@ -703,10 +740,12 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
                          f"{len(counts)}")
     results: list = []
     model = None
+    adaptive_start = train_kwargs.pop("adaptive_start", False)
     for k, (v, n) in enumerate(zip(values, counts)):
         prob = zoo.get(problem, **{**dict(params or {}), parameter: v})
         res = train(prob, model, steps=n, out=None if out is None else Path(out) / f"stage-{k}",
-                    model_options=model_options if model is None else None, **train_kwargs)
+                    model_options=model_options if model is None else None,
+                    adaptive_start=bool(adaptive_start) and model is not None, **train_kwargs)
         model = res.model
         results.append(res)
     return results

@@ -237,6 +237,24 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
     assert last_stage.main([str(run), "--steps", "2", "--param", "viscosity"]) == 2
     assert "--param: expected NAME=VALUE" in capsys.readouterr().err
     assert last_stage.main([str(run), "--steps", "0"]) == 2
+    # more initial points, weights, an adaptive first draw, no redraw at the end, a run folder
+    code = last_stage.main([str(run), "--steps", "4", "--points", "initial_rho=20",
+                            "--weighting", "fixed:initial_rho=10", "--sampler", "rad",
+                            "--resample-every", "1", "--adaptive-start", "--hold-last", "2",
+                            "--out", str(tmp_path / "more"), "--json", str(js),
+                            "--threads", "1"])
+    assert code == 0
+    rec = json.loads(js.read_text().splitlines()[-1])
+    assert rec["points"]["initial_rho"] == 20 and rec["points"]["initial_u"] == 12
+    assert rec["adaptive_start"] is True and rec["hold_last"] == 2
+    cfg = json.loads((tmp_path / "more" / "config.json").read_text())
+    assert cfg["points"]["initial_rho"] == 20 and cfg["weighting"]["weights"] == \
+        {"initial_rho": 10.0}
+    assert cfg["adaptive_start"] is True and cfg["hold_last"] == 2
+    assert (tmp_path / "more" / "checkpoint.pt").is_file()
+    capsys.readouterr()
+    assert last_stage.main([str(run), "--steps", "2", "--points", "initial_rho=0"]) == 2
+    assert "--points: expected NAME=N with a positive integer N" in capsys.readouterr().err
 
 
 def test_accuracy_marched_target_measures_the_composite(tmp_path):

@@ -10,7 +10,11 @@ RUN is a folder written by ``solvers.train_continuation`` (``stage-0`` … ``sta
 network's options are read from ``stage-0/config.json``, its weights from the last stage's
 checkpoint (or ``--stage K``), the problem, points, optimizer, weighting, dtype, resampling and
 sampler from that stage's config; ``--param NAME=VALUE`` changes a problem parameter,
-``--sampler`` and ``--resample-every`` the sampling. Prints the start
+``--sampler`` and ``--resample-every`` the sampling, ``--points NAME=N`` a term's point count,
+``--weighting`` the loss weights; ``--adaptive-start`` draws the first points with the sampler
+from the loaded network, ``--hold-last K`` keeps the points of the last K steps (the final
+network fits the points it ends on); ``--out DIR`` keeps the new stage as a run folder (for
+``tube_regions``). Prints the start
 and end figures and, with ``--json FILE``, appends them as one record. Nothing in RUN is changed.
 """
 
@@ -60,7 +64,9 @@ def measure(problem, model, output: str = "rho") -> dict:
 
 
 def run(run_dir: Path, steps: int, params: dict, sampler: str | None, stage: int | None = None,
-        seed: int = 0, resample_every: int | None = None) -> dict:
+        seed: int = 0, resample_every: int | None = None, points: dict | None = None,
+        weighting: str | None = None, adaptive_start: bool = False, hold_last: int = 0,
+        out: Path | None = None) -> dict:
     import problems
     import solvers
     from solvers._train import CHECKPOINT, load_network
@@ -78,15 +84,19 @@ def run(run_dir: Path, steps: int, params: dict, sampler: str | None, stage: int
     start = measure(problem, model)
     t0 = time.perf_counter()
     # the run's own strategies, rebuilt from their config() mappings
-    res = solvers.train(problem, model, steps=steps, weighting=cfg["weighting"],
-                        optimizer=cfg["optimizer"], points=cfg["points"],
+    counts = {**cfg["points"], **(points or {})}
+    res = solvers.train(problem, model, steps=steps, weighting=weighting or cfg["weighting"],
+                        optimizer=cfg["optimizer"], points=counts,
                         resample_every=(cfg["resample_every"] if resample_every is None
                                         else resample_every),
                         sampler=sampler or cfg["sampler"], dtype=cfg["dtype"], seed=seed,
-                        ntk_every=0, export=False)
+                        adaptive_start=adaptive_start, hold_last=hold_last,
+                        ntk_every=0, export=False, out=out)
     end = measure(problem, res.model)
     return {"run": str(src), "from_params": cfg["problem"]["params"], "params": new_params,
             "steps": steps, "sampler": sampler or cfg["sampler"], "seed": seed,
+            "points": counts, "weighting": weighting or cfg["weighting"],
+            "adaptive_start": adaptive_start, "hold_last": hold_last,
             "train_s": time.perf_counter() - t0, "final_loss": res.metrics["final_loss"],
             "start": start, "end": end}
 
@@ -102,6 +112,16 @@ def main(argv=None) -> int:
     ap.add_argument("--stage", type=int, default=None, help="start from stage K (default last)")
     ap.add_argument("--resample-every", type=int, default=None, metavar="K",
                     help="redraw the points every K steps (default: the run's)")
+    ap.add_argument("--points", action="append", default=[], metavar="NAME=N",
+                    help="the point count of a term in the new stage (repeatable)")
+    ap.add_argument("--weighting", default=None, metavar="SPEC",
+                    help="the new stage's loss weighting (default: the run's)")
+    ap.add_argument("--adaptive-start", action="store_true",
+                    help="draw the first points with the (adaptive) sampler from the network")
+    ap.add_argument("--hold-last", type=int, default=0, metavar="K",
+                    help="no redraw in the last K steps (default 0)")
+    ap.add_argument("--out", default=None, metavar="DIR",
+                    help="write the new stage's run folder here (default: nothing written)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="append the record to this file (JSON lines)")
     add_threads_option(ap)
@@ -112,8 +132,16 @@ def main(argv=None) -> int:
         if args.steps < 1:
             raise ValueError(f"--steps: expected a positive integer, got {args.steps}")
         params = dict(_parse_param(p) for p in args.param)
+        points = {}
+        for text in args.points:
+            name, value = _parse_param(text)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"--points: expected NAME=N with a positive integer N, got "
+                                 f"{text!r}")
+            points[name] = value
         rec = run(Path(args.run), args.steps, params, args.sampler, args.stage, args.seed,
-                  args.resample_every)
+                  args.resample_every, points, args.weighting, args.adaptive_start,
+                  args.hold_last, None if args.out is None else Path(args.out))
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ import torch
 
 import pinnk
 import problems
+import solvers
 from pinnk import ops
 from solvers import ResidualAdaptive, Trainer, TrainingError, Uniform, sampler_from_spec, train
 from solvers._sampling import rad_probabilities, select_rows
@@ -608,3 +609,78 @@ def test_a_checkpoint_from_before_a_new_problem_parameter_resumes_at_its_default
     with pytest.raises(ValueError, match="problem="):
         quick(sod(compression_viscosity=1e-3), out=tmp_path, resume=True, **opts)
     assert quick(sod(), out=tmp_path, resume=True, **opts).metrics["steps"] == 4
+
+
+# --------------------------------------------- the first draw from a trained network; the last
+def _spike_trainer(**kw):
+    opts = dict(optimizer="adam:lr=1e-4", steps=4, points=200, resample_every=2,
+                sampler="rad:k=1,c=0,candidates=4,local=4,scale=0.01", export=False,
+                ntk_every=0, device="cpu", dtype="float64")
+    return Trainer(Spike(), SpikeNet(), **{**opts, **kw})
+
+
+def test_adaptive_start_draws_the_first_points_from_the_given_network():
+    """With adaptive_start the first points are the sampler's draw from the given network (the
+    spike's thin layer is found at once); without it they are uniform (it is missed)."""
+    near = lambda tr: int(((tr.terms[0].points[:, 0] - 0.6137).abs() < 3e-3).sum())  # noqa: E731
+    assert near(_spike_trainer(adaptive_start=True)) >= 20
+    assert near(_spike_trainer()) <= 8
+    assert _spike_trainer(adaptive_start=True).config()["adaptive_start"] is True
+
+
+def test_hold_last_keeps_the_points_of_the_last_steps():
+    """Redraws every 2 steps of 9, none in the last 3: at steps 2, 4 and 6 only."""
+    pts = []
+    quick(convection(), steps=9, resample_every=2, hold_last=3, sampler="rad",
+          callback=lambda tr: pts.append(tr.terms[0].points.clone()))
+    changed = [s for s in range(1, 9) if not torch.equal(pts[s], pts[s - 1])]
+    assert changed == [2, 4, 6]
+    pts.clear()
+    quick(convection(), steps=9, resample_every=2,
+          callback=lambda tr: pts.append(tr.terms[0].points.clone()))
+    assert [s for s in range(1, 9) if not torch.equal(pts[s], pts[s - 1])] == [2, 4, 6, 8]
+
+
+def test_interrupted_and_resumed_run_with_adaptive_start_and_hold_last(tmp_path):
+    p = convection()
+    opts = dict(points=32, steps=12, checkpoint_every=4, resample_every=3, sampler="rad",
+                adaptive_start=True, hold_last=5, export=False, ntk_every=0, log_every=1,
+                optimizer="adam:lr=1e-2", device="cpu")
+    a = train(p, net(p, 3), out=tmp_path / "a", **opts)
+    with pytest.raises(KeyboardInterrupt):
+        train(p, net(p, 3), out=tmp_path / "b", callback=Interrupt(9), **opts)
+    b = train(p, net(p, 3), out=tmp_path / "b", resume=True, **opts)
+    assert strip_time(b.history) == strip_time(a.history)
+    for k in a.model.state_dict():
+        assert torch.equal(a.model.state_dict()[k], b.model.state_dict()[k]), k
+    with pytest.raises(ValueError, match="hold_last="):
+        train(p, net(p, 3), out=tmp_path / "b", resume=True, **{**opts, "hold_last": 4})
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(adaptive_start=True), ValueError, "adaptive_start: draws the first points from a "
+                                            "trained network; pass model="),
+    (dict(adaptive_start=1), TypeError, "adaptive_start: expected a bool, got int"),
+    (dict(hold_last=-1), ValueError, "hold_last"),
+    (dict(hold_last=2, resample_every=0, sampler=None), ValueError,
+     "hold_last: keeps the points of the last 2 steps and needs resample_every > 0"),
+])
+def test_bad_adaptive_start_and_hold_last(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        quick(convection(), **{"resample_every": 2, "sampler": "rad", **kwargs})
+
+
+def test_adaptive_start_needs_an_adaptive_sampler():
+    p = convection()
+    with pytest.raises(ValueError, match="adaptive_start: the first points are drawn by an "
+                                         "adaptive sampler"):
+        train(p, net(p), steps=2, resample_every=1, adaptive_start=True, export=False)
+
+
+def test_continuation_draws_adaptively_from_the_second_stage_on(tmp_path):
+    res = solvers.train_continuation(
+        "poisson-1d", "a", [1.0, 2.0], steps=2, out=tmp_path, model_options=SMALL,
+        points=32, resample_every=1, sampler="rad", adaptive_start=True, hold_last=1,
+        export=False, ntk_every=0, optimizer="adam:lr=1e-3")
+    assert [r.config["adaptive_start"] for r in res] == [False, True]
+    assert [r.config["hold_last"] for r in res] == [1, 1]
