@@ -5,6 +5,7 @@
     pinnk problems [NAME ...]
     pinnk train PROBLEM [--param k=v ...] [--weighting SPEC] [--optimizer SPEC] [--steps N]
                 [--points N | --points name=N ...] [--resample-every K] [--sampler SPEC]
+                [--hold-last K]
                 [--device auto|cpu|cuda] [--dtype float32|float64] [--seed S] [--width W]
                 [--depth D] [--activation A]
                 [--ntk-every K] [--checkpoint-every K] [--log-every K] [--probe-points N]
@@ -44,14 +45,15 @@ PROG = "pinnk"
 # config.json (Trainer.config()) uses the same keys, with "problem" as {"name", "params"},
 # resolved weighting/optimizer/sampler mappings and "versions" (informational, ignored).
 CONFIG_KEYS = ("problem", "params", "weighting", "optimizer", "steps", "points", "resample_every",
-               "sampler", "device", "dtype", "seed", "model", "width", "depth", "activation",
+               "sampler", "adaptive_start", "hold_last", "device", "dtype", "seed", "model", "width", "depth", "activation",
                "ntk_every", "probe_points", "checkpoint_every", "log_every", "out", "resume",
                "compile", "export", "quiet", "versions")
 MODEL_KEYS = ("width", "depth", "activation", "embedding", "positive_outputs")
-_BOOL_KEYS = ("resume", "compile", "export", "quiet")
+_BOOL_KEYS = ("resume", "compile", "export", "quiet", "adaptive_start")
 
 # Options of `pinnk train` passed to the Trainer as they are (when given).
-_TRAINER_KEYS = ("steps", "points", "resample_every", "dtype", "seed", "ntk_every",
+_TRAINER_KEYS = ("steps", "points", "resample_every", "adaptive_start", "hold_last", "dtype",
+                 "seed", "ntk_every",
                  "probe_points", "checkpoint_every", "log_every", "compile", "export")
 
 
@@ -138,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(residual-based adaptive: keep 1 of M candidates with probability ~ "
                    "|r|^k/mean|r|^k + c, L more candidates per point near those, spread S; "
                    "needs --resample-every)")
+    t.add_argument("--hold-last", type=int, metavar="K", dest="hold_last",
+                   help="no redraw of the points in the last K steps, so that the final network "
+                   "fitted the points it ends on (default 0)")
     t.add_argument("--device", metavar="DEVICE", help="auto (default: CUDA when available), cpu, "
                    "cuda, cuda:N")
     t.add_argument("--dtype", choices=("float32", "float64"), help="default float32; float64 "
@@ -352,7 +357,7 @@ def cli_options(args: argparse.Namespace) -> dict:
     given = vars(args)
     out = {}
     for key in ("problem", "weighting", "optimizer", "steps", "resample_every", "sampler",
-                "device", "dtype", "seed", "ntk_every", "probe_points", "checkpoint_every",
+                "hold_last", "device", "dtype", "seed", "ntk_every", "probe_points", "checkpoint_every",
                 "log_every", "out", "resume", "compile", "export", "quiet", "windows"):
         if given.get(key) is not None:
             out[key] = given[key]

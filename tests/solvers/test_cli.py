@@ -258,6 +258,30 @@ def test_config_of_a_previous_run_repeats_it(capsys, tmp_path):
     assert code == 0, err
 
 
+def test_hold_last_on_the_command_line_and_in_a_config(capsys, tmp_path):
+    a = tmp_path / "a"
+    assert run_cli(capsys, "train", "poisson-1d", "--resample-every", "4", "--hold-last", "6",
+                   *TINY, "--no-export", "--out", a)[0] == 0
+    cfg = read_json(a / "config.json")
+    assert cfg["hold_last"] == 6 and cfg["adaptive_start"] is False
+    code, _, err = run_cli(capsys, "train", "--config", a, "--out", tmp_path / "b", "--quiet",
+                           "--no-export")
+    assert code == 0, err
+    assert read_json(tmp_path / "b" / "config.json")["hold_last"] == 6
+    code, _, err = run_cli(capsys, "train", "poisson-1d", "--hold-last", "3", *TINY,
+                           "--no-export")
+    assert code == 2
+    assert_one_line_error(err, "hold_last: keeps the points of the last 3 steps and needs "
+                               "resample_every > 0")
+    # a network trained elsewhere cannot be given on the command line
+    cfg["adaptive_start"], cfg["sampler"] = True, "rad"
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    code, _, err = run_cli(capsys, "train", "--config", tmp_path / "c.json", "--no-export",
+                           "--quiet")
+    assert code == 2
+    assert_one_line_error(err, "adaptive_start: draws the first points from a trained network")
+
+
 def test_config_file_with_option_keys_and_command_line_overrides(capsys, tmp_path):
     cfg = {"problem": "convection", "params": {"beta": 1, "periodic_embedding": True},
            "weighting": "trace:every=5", "optimizer": "adam:lr=1e-2", "steps": 8,
