@@ -368,8 +368,44 @@ def test_tube_regions_split_the_whole_grid_error_by_front(capsys):
     assert f"| HLLE, first order, 1000 cells | {first:.2e} | 0.0e+00 |" in out
 
 
+def test_smeared_exact_solution_is_a_gaussian_average_in_x(capsys):
+    """The smeared exact solution: exact at W = 0 and on the t = 0 row, the Gaussian average
+    of u(x − s, t) (checked against a fine trapezoidal quadrature at points near the fronts),
+    and its whole-grid error grows with W, at fronts only."""
+    import problems
+    from solvers.benchmarks import accuracy, tube_regions
+
+    sod = problems.get("sod")
+    grid, ref = accuracy._grid_reference(sod, "rho")
+    assert np.array_equal(tube_regions.smeared_exact(sod, grid, "rho", 0.0), ref)
+    pts = torch.tensor([[0.55, 0.054], [0.84, 0.194], [0.37, 0.1], [0.3, 0.0]],
+                       dtype=torch.float64)
+    W = 3e-3
+    got = tube_regions.smeared_exact(sod, pts, "rho", W)
+    s = np.linspace(-10 * W, 10 * W, 40001)
+    phi = np.exp(-0.5 * (s / W) ** 2) / (W * np.sqrt(2 * np.pi))
+    for i in range(3):
+        x = pts[i, 0].item() - s
+        u = sod.solution(torch.tensor(np.stack([x, np.full_like(x, pts[i, 1].item())], 1)))
+        assert got[i] == pytest.approx(np.trapezoid(u[:, 0].numpy() * phi, s), abs=1e-3)
+    assert got[3] == 1.0  # t = 0: exact
+    labels, order = tube_regions.front_regions(sod, grid)
+    errs = []
+    for w in (5e-4, 1e-3, 2e-3, 4e-3):
+        parts = tube_regions.error_by_region(tube_regions.smeared_exact(sod, grid, "rho", w),
+                                             ref, labels, order)
+        assert parts["t = 0"] == 0.0 and parts["rest"] < 1e-2 * parts["total"]
+        errs.append(parts["total"])
+    assert errs == sorted(errs) and errs[-1] > 2 * errs[0]
+    with pytest.raises(ValueError, match="width: expected a finite width >= 0"):
+        tube_regions.smeared_exact(sod, grid, "rho", -1.0)
+    assert tube_regions.main(["sod", "--smear", "3e-3"]) == 0
+    assert "| exact, smeared by σ = 0.003 | " in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["burgers-1d"], "problem: expected a tube"),
+    (["sod", "--smear", "0"], "--smear: expected positive widths"),
     (["sod"], "nothing to measure"),
     (["sod", "/nonexistent/run"], "runs: no checkpoint.pt in /nonexistent/run"),
     (["sod", "--viscosity", "-1"], "--viscosity: expected positive values"),

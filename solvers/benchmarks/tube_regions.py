@@ -1,7 +1,7 @@
 """Where a shock tube's error sits: the whole-grid ρ error split by the waves of the solution.
 
     python -m solvers.benchmarks.tube_regions PROBLEM [RUN ...] [--viscosity NU ...] [--schemes]
-        [--band 0.02]
+        [--smear W ...] [--band 0.02]
 
 The relative L2 error of ρ over the trainer's 101 × 101 (x, t) evaluation grid (the accuracy
 rows' “whole grid” measure), ‖e‖₂ / ‖ρ‖₂, written as the root sum of squares of its parts:
@@ -17,7 +17,9 @@ and depth are read from its checkpoint, with the problem's output transform); fo
 (:func:`problems.viscous_riemann_1d`, an even number of cells for a cell Péclet number ≤ 2 at
 twice the fastest wave speed); with ``--schemes`` the HLLE finite volumes on 1000 cells of the
 accuracy page (first and second order) — finite-volume solutions read as the accuracy page
-reads them (their initial data at t = 0).
+reads them (their initial data at t = 0); for each ``--smear`` W the exact solution smeared in x
+by a Gaussian of standard deviation W at every t > 0 (its t = 0 row exact): what a solution whose
+every front has that width scores, the resolution a bound on this measure asks for.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch
 
 from . import accuracy
 
-__all__ = ["front_regions", "error_by_region"]
+__all__ = ["front_regions", "error_by_region", "smeared_exact"]
 
 
 def front_regions(problem, grid: torch.Tensor, band: float = 0.02) -> tuple[np.ndarray, list]:
@@ -55,6 +57,38 @@ def front_regions(problem, grid: torch.Tensor, band: float = 0.02) -> tuple[np.n
         near = (t > 0) & (labels == "rest") & (np.abs(x - (problem.x0 + s * t)) <= band)
         labels[near] = name
     return labels, ["t = 0", *names, "rest"]
+
+
+def smeared_exact(problem, grid: torch.Tensor, output: str, width: float,
+                  nodes: int = 1201) -> np.ndarray:
+    """The exact solution's ``output`` at the grid's points (inputs (x, t)), smeared in x by a
+    Gaussian of standard deviation ``width`` at t > 0 and exact at t = 0:
+
+        ū(x, t) = ∫ u(x − s, t) φ(s / W) / W ds   (φ the standard normal density),
+
+    by the midpoint rule on ``nodes`` equal cells of [−6W, 6W], each node weighted by the
+    normal probability of its cell (a jump of u is then off by at most half a cell's weight
+    times the jump, 1e-3 of it with the default nodes). Returns (n,) float64. Every front of u,
+    a jump or a kink, is spread over a width of order W, as a solution of a viscous
+    regularisation or a scheme spreads them (here with one width for all fronts and times)."""
+    if not (width >= 0 and math.isfinite(width)):
+        raise ValueError(f"width: expected a finite width >= 0, got {width!r}")
+    k = problem.output_names.index(output)
+    g = grid.detach().cpu().to(torch.float64)
+    exact = problem.solution(g)[:, k].numpy()
+    if width == 0:
+        return exact
+    edges = np.linspace(-6.0, 6.0, nodes + 1)
+    cdf = 0.5 * (1.0 + np.vectorize(math.erf)(edges / math.sqrt(2.0)))
+    weights = np.diff(cdf) / (cdf[-1] - cdf[0])
+    out = np.zeros(len(g))
+    for si, wi in zip(0.5 * (edges[1:] + edges[:-1]), weights):
+        h = g.clone()
+        h[:, 0] += width * si
+        out += wi * problem.solution(h)[:, k].numpy()
+    first = g[:, problem.time_index].numpy() == 0
+    out[first] = exact[first]
+    return out
 
 
 def error_by_region(pred: np.ndarray, ref: np.ndarray, labels: np.ndarray, order: list) -> dict:
@@ -89,6 +123,8 @@ def main(argv=None) -> int:
                     help="viscosities ν of finite-volume references of the viscous tube")
     ap.add_argument("--schemes", action="store_true",
                     help="the HLLE schemes of the accuracy page on 1000 cells as well")
+    ap.add_argument("--smear", type=float, nargs="*", default=[], metavar="W",
+                    help="the exact solution smeared in x by a Gaussian of standard deviation W")
     ap.add_argument("--band", type=float, default=0.02,
                     help="half-width in x of a front's region (default 0.02)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -104,8 +140,10 @@ def main(argv=None) -> int:
     missing = [str(r) for r in a.runs if not (r / "checkpoint.pt").is_file()]
     if missing:
         ap.error(f"runs: no checkpoint.pt in {', '.join(missing)}")
-    if not (a.runs or a.viscosity or a.schemes):
-        ap.error("nothing to measure: give run folders, --viscosity or --schemes")
+    if any(not (w > 0 and math.isfinite(w)) for w in a.smear):
+        ap.error("--smear: expected positive widths")
+    if not (a.runs or a.viscosity or a.schemes or a.smear):
+        ap.error("nothing to measure: give run folders, --viscosity, --schemes or --smear")
     torch.set_num_threads(a.threads)
     problem = problems.get(a.problem)
     grid, ref = accuracy._grid_reference(problem, "rho")
@@ -126,6 +164,8 @@ def main(argv=None) -> int:
                 lambda t: problem.hlle_reference(t=t, cells=accuracy.SCHEME_CELLS,
                                                  order=order_, limiter=limiter))
             rows.append((f"{label}, {accuracy.SCHEME_CELLS} cells", values))
+    for w in a.smear:
+        rows.append((f"exact, smeared by σ = {w:g}", smeared_exact(problem, grid, "rho", w)))
     print(f"{a.problem}: relative L2 of ρ over the 101 × 101 grid by region (fronts ± {a.band:g}"
           f" in x); grid points: " + ", ".join(f"{k} {int((labels == k).sum())}"
                                                for k in order))
