@@ -446,6 +446,13 @@ class RiemannProblem(ZooProblem):
             shows in the measured error.
         compression_viscosity: c >= 0 of the viscosity c max(0, −u_x) that acts in compressions
             only (shocks), added to ν (default 0; see :func:`euler_residuals_1d`).
+        similarity_fraction: the fraction f in [0, 1] of the residual points drawn uniform in
+            the similarity variables (ξ, t), ξ = (x − x0)/t ∈ [−x0/t_end, (1 − x0)/t_end] (the
+            cone from the initial jump that covers the tube at t_end), the rest as above
+            (default 0). The solution of a Riemann problem is a function of ξ alone, its
+            fronts all start at (x0, 0); these points resolve every time level alike in ξ, with
+            a density ∝ 1/t in (x, t) that puts many of them near the origin of the waves,
+            where uniform points (and the candidates of an adaptive sampler) are rare.
 
     Defaults keep ρ and p positive (``positive_outputs=(0, 2)``).
     """
@@ -461,9 +468,9 @@ class RiemannProblem(ZooProblem):
                  t_end: float = 0.2, gamma: float = 1.4, time_exponent: float = 1.0,
                  shock_damping: float = 0.0, conservation: bool = False,
                  conservation_nodes: int = 128, viscosity: float = 0.0,
-                 compression_viscosity: float = 0.0):
+                 compression_viscosity: float = 0.0, similarity_fraction: float = 0.0):
         self._setup(left, right, x0, t_end, gamma, time_exponent, shock_damping, conservation,
-                    conservation_nodes, viscosity, compression_viscosity)
+                    conservation_nodes, viscosity, compression_viscosity, similarity_fraction)
         self._set_params(left=self.left, right=self.right, x0=self.x0, t_end=self.t_end,
                          gamma=self.gamma, time_exponent=self.time_exponent,
                          **self._wave_params())
@@ -471,18 +478,21 @@ class RiemannProblem(ZooProblem):
     def _wave_params(self) -> dict:
         return {"shock_damping": self.shock_damping, "conservation": self.conservation,
                 "conservation_nodes": self.conservation_nodes, "viscosity": self.viscosity,
-                "compression_viscosity": self.compression_viscosity}
+                "compression_viscosity": self.compression_viscosity,
+                "similarity_fraction": self.similarity_fraction}
 
     def _preset(self, t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                viscosity, compression_viscosity):
+                viscosity, compression_viscosity, similarity_fraction):
         """Set up a named tube (class attributes LEFT, RIGHT; x0 = 0.5, γ = 1.4)."""
         self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping,
-                    conservation, conservation_nodes, viscosity, compression_viscosity)
+                    conservation, conservation_nodes, viscosity, compression_viscosity,
+                    similarity_fraction)
         self._set_params(t_end=self.t_end, time_exponent=self.time_exponent,
                          **self._wave_params())
 
     def _setup(self, left, right, x0, t_end, gamma, time_exponent, shock_damping, conservation,
-               conservation_nodes, viscosity, compression_viscosity) -> None:
+               conservation_nodes, viscosity, compression_viscosity,
+               similarity_fraction=0.0) -> None:
         from ._riemann import ExactRiemannSolver
         self.left = check_state(left, "left")
         self.right = check_state(right, "right")
@@ -495,6 +505,10 @@ class RiemannProblem(ZooProblem):
         self.shock_damping = _check_damping(shock_damping)
         self.viscosity = _check_viscosity(viscosity)
         self.compression_viscosity = _check_compression_viscosity(compression_viscosity)
+        self.similarity_fraction = check_real(similarity_fraction, "similarity_fraction")
+        if not 0.0 <= self.similarity_fraction <= 1.0:
+            raise ValueError(f"similarity_fraction: expected a fraction in [0, 1], got "
+                             f"{similarity_fraction!r}")
         self.conservation = check_bool(conservation, "conservation")
         self.conservation_nodes = check_positive_int(conservation_nodes, "conservation_nodes",
                                                      maximum=100_000)
@@ -559,6 +573,8 @@ class RiemannProblem(ZooProblem):
         if self.time_exponent != 1.0:
             s = x_res[:, 1] / self.t_end
             x_res = with_column(x_res, 1, self.t_end * s ** self.time_exponent)
+        if self.similarity_fraction > 0.0:
+            x_res = self._with_similarity_points(x_res, generator)
         x_ini = with_column(uniform(m_ini, lo, hi, generator, dtype), 1, 0.0)
         x_bnd = uniform(m_bnd, lo, hi, generator, dtype)
         x_bnd = with_column(x_bnd, 0, (torch.arange(m_bnd) % 2).to(dtype))
@@ -570,6 +586,19 @@ class RiemannProblem(ZooProblem):
         if self.conservation:
             out += self._conservation_terms(c, generator, dtype)
         return out
+
+    def _with_similarity_points(self, x_res: torch.Tensor, generator) -> torch.Tensor:
+        """``x_res`` (m, 2) with round(f m) of its rows replaced by points uniform in (ξ, t)
+        (see ``similarity_fraction``), in an order shuffled by ``generator`` (so that every
+        residual term, which takes a leading slice, gets its share)."""
+        m = x_res.shape[0]
+        k = int(round(self.similarity_fraction * m))
+        u = torch.rand(k, 2, generator=generator, dtype=x_res.dtype)
+        t = self.t_end * u[:, 1]
+        xi = (-self.x0 + u[:, 0]) / self.t_end  # ξ uniform in [−x0, 1 − x0]/t_end
+        cone = torch.stack([(self.x0 + xi * t).clamp(0.0, 1.0), t], dim=1)
+        mixed = torch.cat([cone, x_res[k:]])
+        return mixed[torch.randperm(m, generator=generator)]
 
     def solution(self, x: torch.Tensor) -> torch.Tensor:
         """The exact (ρ, u, p) at points (x, t) with t >= 0, shape (n, 3), dtype and device of
@@ -620,7 +649,7 @@ class Sod(RiemannProblem):
 
     Parameters: t_end (default 0.2), time_exponent (default 1), shock_damping (default 0),
     conservation (default False), conservation_nodes (default 128), viscosity (default 0),
-    compression_viscosity (default 0).
+    compression_viscosity (default 0), similarity_fraction (default 0).
     """
 
     name = "sod"
@@ -631,9 +660,10 @@ class Sod(RiemannProblem):
 
     def __init__(self, *, t_end: float = 0.2, time_exponent: float = 1.0, shock_damping: float = 0.0,
                  conservation: bool = False, conservation_nodes: int = 128,
-                 viscosity: float = 0.0, compression_viscosity: float = 0.0):
+                 viscosity: float = 0.0, compression_viscosity: float = 0.0,
+                 similarity_fraction: float = 0.0):
         self._preset(t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                     viscosity, compression_viscosity)
+                     viscosity, compression_viscosity, similarity_fraction)
 
 
 class Lax(RiemannProblem):
@@ -645,7 +675,7 @@ class Lax(RiemannProblem):
 
     Parameters: t_end (default 0.14), time_exponent (default 1), shock_damping (default 0),
     conservation (default False), conservation_nodes (default 128), viscosity (default 0),
-    compression_viscosity (default 0).
+    compression_viscosity (default 0), similarity_fraction (default 0).
     """
 
     name = "lax"
@@ -656,9 +686,10 @@ class Lax(RiemannProblem):
 
     def __init__(self, *, t_end: float = 0.14, time_exponent: float = 1.0, shock_damping: float = 0.0,
                  conservation: bool = False, conservation_nodes: int = 128,
-                 viscosity: float = 0.0, compression_viscosity: float = 0.0):
+                 viscosity: float = 0.0, compression_viscosity: float = 0.0,
+                 similarity_fraction: float = 0.0):
         self._preset(t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                     viscosity, compression_viscosity)
+                     viscosity, compression_viscosity, similarity_fraction)
 
 
 # -------------------------------------------------------------------------- isentropic vortex

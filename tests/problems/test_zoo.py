@@ -415,6 +415,41 @@ def test_riemann_user_states_and_clustering():
     assert abs(float(y[0, 0] - y[1, 0])) < 1e-12 and abs(float(y[0, 1] + y[1, 1])) < 1e-12
 
 
+@pytest.mark.parametrize("name,x0,t_end", [("sod", 0.5, 0.2), ("riemann", 0.3, 0.15)])
+def test_riemann_similarity_points_are_uniform_in_xi_and_t(name, x0, t_end):
+    """similarity_fraction = 1: every residual point is x0 + ξ t with ξ uniform in
+    [−x0, 1 − x0]/t_end and t uniform in [0, t_end] (Kolmogorov–Smirnov); a fraction f mixes
+    them with the uniform points (the share inside the narrow cone |x − x0| <= t·t_end/… is
+    the mixture's), every residual term gets its share, and f = 0 is the plain draw."""
+    from scipy import stats
+
+    kw = {} if name == "sod" else {"x0": x0, "t_end": t_end}
+    n = {"mass": 20000, "momentum": 20000, "energy": 20000}
+    p1 = problems.get(name, similarity_fraction=1.0, **kw)
+    pts = p1.terms(n, gen(), torch.float64)[0].points.numpy()
+    x, t = pts[:, 0], pts[:, 1]
+    xi = (x - x0) / t
+    lo, hi = -x0 / t_end, (1 - x0) / t_end
+    assert stats.kstest(xi, stats.uniform(lo, hi - lo).cdf).pvalue > 1e-3
+    assert stats.kstest(t, stats.uniform(0, t_end).cdf).pvalue > 1e-3
+    assert ((x >= 0) & (x <= 1)).all()
+    # a cone of half-width a·t: probability a/(hi − lo) for similarity points,
+    # E[2 a t] = a t_end for uniform points (while the cone is inside the tube)
+    a = 0.5 * min(x0, 1 - x0) / t_end
+    for f in (0.0, 0.25):
+        prob = problems.get(name, similarity_fraction=f, **kw)
+        terms = prob.terms(n, gen(), torch.float64)
+        for term in terms[:3]:
+            q = term.points.numpy()
+            inside = float(np.mean(np.abs(q[:, 0] - x0) <= a * q[:, 1]))
+            want = (1 - f) * a * t_end + f * 2 * a / (hi - lo)
+            assert abs(inside - want) < 0.015, (f, inside, want)
+    plain = problems.get(name, **kw).terms(n, gen(), torch.float64)
+    zero = problems.get(name, similarity_fraction=0.0, **kw).terms(n, gen(), torch.float64)
+    assert all(torch.equal(u.points, v.points) for u, v in zip(plain, zero))
+    assert p1.params["similarity_fraction"] == 1.0
+
+
 def test_riemann_residuals_vanish_on_constant_states():
     problem = problems.get("sod")
     const = torch.tensor([0.7, 0.3, 1.9], dtype=torch.float64)
