@@ -452,7 +452,9 @@ class RiemannProblem(ZooProblem):
             (default 0). The solution of a Riemann problem is a function of ξ alone, its
             fronts all start at (x0, 0); these points resolve every time level alike in ξ, with
             a density ∝ 1/t in (x, t) that puts many of them near the origin of the waves,
-            where uniform points (and the candidates of an adaptive sampler) are rare.
+            where uniform points (and the candidates of an adaptive sampler) are rare. The same
+            fraction of the initial points takes the x of such points (x0 + ξ τ, τ uniform in
+            [0, t_end]: a density ∝ log(1/|x − x0|) that pins the initial jump at x0).
 
     Defaults keep ρ and p positive (``positive_outputs=(0, 2)``).
     """
@@ -576,6 +578,8 @@ class RiemannProblem(ZooProblem):
         if self.similarity_fraction > 0.0:
             x_res = self._with_similarity_points(x_res, generator)
         x_ini = with_column(uniform(m_ini, lo, hi, generator, dtype), 1, 0.0)
+        if self.similarity_fraction > 0.0:
+            x_ini = with_column(self._with_similarity_points(x_ini, generator), 1, 0.0)
         x_bnd = uniform(m_bnd, lo, hi, generator, dtype)
         x_bnd = with_column(x_bnd, 0, (torch.arange(m_bnd) % 2).to(dtype))
         out = [pinnk.Term(k, op, x_res[: c[k]])
@@ -590,7 +594,7 @@ class RiemannProblem(ZooProblem):
     def _with_similarity_points(self, x_res: torch.Tensor, generator) -> torch.Tensor:
         """``x_res`` (m, 2) with round(f m) of its rows replaced by points uniform in (ξ, t)
         (see ``similarity_fraction``), in an order shuffled by ``generator`` (so that every
-        residual term, which takes a leading slice, gets its share)."""
+        term, which takes a leading slice, gets its share)."""
         m = x_res.shape[0]
         k = int(round(self.similarity_fraction * m))
         u = torch.rand(k, 2, generator=generator, dtype=x_res.dtype)

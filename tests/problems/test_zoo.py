@@ -448,6 +448,17 @@ def test_riemann_similarity_points_are_uniform_in_xi_and_t(name, x0, t_end):
     zero = problems.get(name, similarity_fraction=0.0, **kw).terms(n, gen(), torch.float64)
     assert all(torch.equal(u.points, v.points) for u, v in zip(plain, zero))
     assert p1.params["similarity_fraction"] == 1.0
+    # the initial points take x = x0 + ξ τ with τ uniform on [0, t_end]: concentrated at x0
+    ini = [u for u in p1.terms({"initial_rho": 20000}, gen(), torch.float64)
+           if u.name == "initial_rho"][0].points.numpy()
+    assert (ini[:, 1] == 0).all() and ((ini[:, 0] >= 0) & (ini[:, 0] <= 1)).all()
+    for d in (1e-3, 1e-2):
+        # |ξ| τ <= d with ξ uniform on [lo, hi], τ uniform on [0, t_end]: for each side
+        # P(0 < ξ τ <= d) = ∫ min(1, d/(ξ t_end)) dξ/(hi − lo) over ξ in (0, hi]
+        side = lambda L: (d / t_end / (hi - lo)) * (1 + math.log(L * t_end / d))  # noqa: E731
+        want = side(hi) + side(-lo)
+        got = float(np.mean(np.abs(ini[:, 0] - x0) <= d))
+        assert abs(got - want) < 5 * math.sqrt(want / 20000), (d, got, want)
 
 
 def test_riemann_residuals_vanish_on_constant_states():
