@@ -302,6 +302,7 @@ class Trainer:
         self.terms = self._sample()
         self.names = [t.name for t in self.terms]
         if self.adaptive_start:
+            self.step, self.checkpoint_step = 0, None  # (for the message of a failed draw)
             self.terms = self._resample()
         # Diagnostics run in float64 on a copy of the model: eigenvalues of Θ* span many decades.
         probe_gen = torch.Generator().manual_seed(self.seed + 2)
@@ -741,11 +742,13 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
     results: list = []
     model = None
     adaptive_start = train_kwargs.pop("adaptive_start", False)
+    if not isinstance(adaptive_start, bool):
+        raise TypeError(f"adaptive_start: expected a bool, got {type(adaptive_start).__name__}")
     for k, (v, n) in enumerate(zip(values, counts)):
         prob = zoo.get(problem, **{**dict(params or {}), parameter: v})
         res = train(prob, model, steps=n, out=None if out is None else Path(out) / f"stage-{k}",
                     model_options=model_options if model is None else None,
-                    adaptive_start=bool(adaptive_start) and model is not None, **train_kwargs)
+                    adaptive_start=adaptive_start and model is not None, **train_kwargs)
         model = res.model
         results.append(res)
     return results

@@ -461,6 +461,15 @@ def test_a_nan_residual_at_the_candidates_stops_training():
               callback=poison)
 
 
+def test_a_nan_residual_at_the_first_adaptive_draw_stops_training():
+    model = Poisonable()
+    model.poisoned = True
+    opts = {k: v for k, v in QUICK.items() if k != "model_options"}
+    with pytest.raises(TrainingError, match=r"sampler 'rad': term 'residual': the residual is "
+                                            r"NaN/Inf at .* at step 0; training stopped"):
+        train(convection(), model, **opts, sampler="rad", resample_every=4, adaptive_start=True)
+
+
 # ---------------------------------------------------------------------------- command line
 TINY = ["--steps", "12", "--points", "16", "--width", "8", "--depth", "1", "--quiet",
         "--no-export", "--device", "cpu", "--ntk-every", "0"]
@@ -684,3 +693,5 @@ def test_continuation_draws_adaptively_from_the_second_stage_on(tmp_path):
         export=False, ntk_every=0, optimizer="adam:lr=1e-3")
     assert [r.config["adaptive_start"] for r in res] == [False, True]
     assert [r.config["hold_last"] for r in res] == [1, 1]
+    with pytest.raises(TypeError, match="adaptive_start: expected a bool, got int"):
+        solvers.train_continuation("poisson-1d", "a", [1.0], steps=1, adaptive_start=1)
