@@ -45,16 +45,16 @@ PROG = "pinnk"
 # config.json (Trainer.config()) uses the same keys, with "problem" as {"name", "params"},
 # resolved weighting/optimizer/sampler mappings and "versions" (informational, ignored).
 CONFIG_KEYS = ("problem", "params", "weighting", "optimizer", "steps", "points", "resample_every",
-               "sampler", "adaptive_start", "hold_last", "device", "dtype", "seed", "model", "width", "depth", "activation",
-               "ntk_every", "probe_points", "checkpoint_every", "log_every", "out", "resume",
-               "compile", "export", "quiet", "versions")
+               "sampler", "adaptive_start", "hold_last", "device", "dtype", "seed", "model",
+               "width", "depth", "activation", "ntk_every", "probe_points", "checkpoint_every",
+               "log_every", "out", "resume", "compile", "export", "quiet", "versions")
 MODEL_KEYS = ("width", "depth", "activation", "embedding", "positive_outputs")
 _BOOL_KEYS = ("resume", "compile", "export", "quiet", "adaptive_start")
 
 # Options of `pinnk train` passed to the Trainer as they are (when given).
 _TRAINER_KEYS = ("steps", "points", "resample_every", "adaptive_start", "hold_last", "dtype",
-                 "seed", "ntk_every",
-                 "probe_points", "checkpoint_every", "log_every", "compile", "export")
+                 "seed", "ntk_every", "probe_points", "checkpoint_every", "log_every", "compile",
+                 "export")
 
 
 class CLIError(Exception):
@@ -357,8 +357,8 @@ def cli_options(args: argparse.Namespace) -> dict:
     given = vars(args)
     out = {}
     for key in ("problem", "weighting", "optimizer", "steps", "resample_every", "sampler",
-                "hold_last", "device", "dtype", "seed", "ntk_every", "probe_points", "checkpoint_every",
-                "log_every", "out", "resume", "compile", "export", "quiet", "windows"):
+                "hold_last", "device", "dtype", "seed", "ntk_every", "probe_points",
+                "checkpoint_every", "log_every", "out", "resume", "compile", "export", "quiet", "windows"):
         if given.get(key) is not None:
             out[key] = given[key]
     if "param" in given:
