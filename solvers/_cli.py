@@ -358,7 +358,8 @@ def cli_options(args: argparse.Namespace) -> dict:
     out = {}
     for key in ("problem", "weighting", "optimizer", "steps", "resample_every", "sampler",
                 "hold_last", "device", "dtype", "seed", "ntk_every", "probe_points",
-                "checkpoint_every", "log_every", "out", "resume", "compile", "export", "quiet", "windows"):
+                "checkpoint_every", "log_every", "out", "resume", "compile", "export", "quiet",
+                "windows"):
         if given.get(key) is not None:
             out[key] = given[key]
     if "param" in given:
