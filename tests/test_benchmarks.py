@@ -1,12 +1,15 @@
 """The benchmark scripts run end to end (tiny sizes; the figures themselves are not asserted)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from pinnk.benchmarks import ntk as ntk_bench
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_ntk_benchmark_runs_and_agrees(capsys):
@@ -335,6 +338,19 @@ def test_accuracy_scheme_metrics_measure_the_hlle_solutions_like_the_networks():
     for m in (first, minmod, mc):
         assert m["grid_error"] == pytest.approx(m["grid_error_after_start"] * shrink, rel=1e-12)
     assert accuracy._scheme_section({}) == []
+
+
+def test_a_seed_row_shares_its_target_text_while_its_configuration_is_current():
+    from solvers.benchmarks import accuracy
+
+    stored = json.loads((REPO / "docs" / "results" / "accuracy.json").read_text())["rows"]
+    name = "sod-gn-rad-dense-fine@seed1"
+    row = json.loads(json.dumps(stored[name]))
+    row["chosen"] = "a stale text"
+    text = accuracy.render({name: row}, 1)
+    assert f"* **{name}**: {accuracy.BY_NAME['sod-gn-rad-dense-fine'].chosen}" in text
+    row["config"]["steps"] = 12345  # another configuration keeps the text it was run with
+    assert f"* **{name}**: a stale text" in accuracy.render({name: row}, 1)
 
 
 def test_tube_regions_split_the_whole_grid_error_by_front(capsys):

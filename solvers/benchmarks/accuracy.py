@@ -1102,7 +1102,8 @@ def render(rows: dict, threads: int) -> str:
     for name in order:
         r = rows.get(name)
         if r is not None:
-            t = BY_NAME.get(name)
+            # a seed's row (NAME@seedK) shares its target's text
+            t = BY_NAME.get(name.split("@seed")[0] if "@seed" in name else name)
             # the current text when the row was run with the current configuration
             chosen = t.chosen if t is not None and _same_config(t, r) else r.get("chosen")
             lines.append(f"* **{name}**: {chosen or '—'}")
