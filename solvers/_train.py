@@ -122,6 +122,15 @@ def load_network(problem: pinnk.Problem, model_options: Mapping, dtype: torch.dt
     return model
 
 
+def mlp_shape(state: Mapping) -> dict:
+    """``{"width", "depth"}`` of a :class:`pinnk.MLP` of equal hidden widths from its state dict
+    (``weights.0`` … ``weights.depth``), for a run folder whose config names a custom model."""
+    weights = sorted(k for k in state if k.startswith("weights."))
+    if "weights.0" not in state:
+        raise ValueError("model: the checkpoint holds no pinnk.MLP weights (weights.0, ...)")
+    return {"width": int(state["weights.0"].shape[0]), "depth": len(weights) - 1}
+
+
 def _rng_state() -> dict:
     st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
           "python": random.getstate()}

@@ -255,7 +255,15 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
         {"initial_rho": 10.0}
     assert cfg["adaptive_start"] is True and cfg["hold_last"] == 2
     assert (tmp_path / "more" / "checkpoint.pt").is_file()
+    # that run folder is the RUN of a further stage, which starts from its network
+    code = last_stage.main([str(tmp_path / "more"), "--steps", "2", "--json", str(js),
+                            "--threads", "1"])
+    assert code == 0
+    again = json.loads(js.read_text().splitlines()[-1])
+    assert again["start"] == rec["end"] and again["points"]["initial_rho"] == 20
     capsys.readouterr()
+    assert last_stage.main([str(tmp_path / "more"), "--steps", "2", "--stage", "0"]) == 2
+    assert "is a single run folder, not a continuation" in capsys.readouterr().err
     assert last_stage.main([str(run), "--steps", "2", "--points", "initial_rho=0"]) == 2
     assert "--points: expected NAME=N with a positive integer N" in capsys.readouterr().err
 

@@ -8,14 +8,16 @@ and without its t = 0 row)::
 
 RUN is a folder written by ``solvers.train_continuation`` (``stage-0`` … ``stage-K``): the
 network's options are read from ``stage-0/config.json``, its weights from the last stage's
-checkpoint (or ``--stage K``), the problem, points, optimizer, weighting, dtype, resampling and
-sampler from that stage's config; ``--param NAME=VALUE`` changes a problem parameter,
-``--sampler`` and ``--resample-every`` the sampling, ``--points NAME=N`` a term's point count,
-``--weighting`` the loss weights; ``--adaptive-start`` draws the first points with the sampler
-from the loaded network, ``--hold-last K`` keeps the points of the last K steps (the final
-network fits the points it ends on); ``--out DIR`` keeps the new stage as a run folder (for
-``tube_regions``). Prints the start
-and end figures and, with ``--json FILE``, appends them as one record. Nothing in RUN is changed.
+checkpoint (or ``--stage K``); or a single run folder, such as one written by ``--out`` (the
+network's width and depth read from its weights, its other options the problem's defaults).
+The problem, points, optimizer, weighting, dtype, resampling and sampler come from that run's
+config; ``--param NAME=VALUE`` changes a problem parameter, ``--sampler`` and
+``--resample-every`` the sampling, ``--points NAME=N`` a term's point count, ``--weighting``
+the loss weights; ``--adaptive-start`` draws the first points with the sampler from the loaded
+network, ``--hold-last K`` keeps the points of the last K steps (the final network fits the
+points it ends on); ``--out DIR`` keeps the new stage as a run folder (for ``tube_regions``, or
+as RUN of a further stage). Prints the start and end figures and, with ``--json FILE``, appends
+them as one record. Nothing in RUN is changed.
 """
 
 from __future__ import annotations
@@ -69,15 +71,25 @@ def run(run_dir: Path, steps: int, params: dict, sampler: str | None, stage: int
         out: Path | None = None) -> dict:
     import problems
     import solvers
-    from solvers._train import CHECKPOINT, load_network
+    from solvers._train import CHECKPOINT, load_network, mlp_shape, read_checkpoint
 
-    dirs = _stage_dirs(run_dir)
-    src = dirs[-1] if stage is None else run_dir / f"stage-{stage}"
-    if not (src / CHECKPOINT).is_file():
-        raise ValueError(f"--stage: {src} has no {CHECKPOINT}")
-    first = json.loads((dirs[0] / "config.json").read_text())
-    cfg = json.loads((src / "config.json").read_text())
-    net = {k: v for k, v in first["model"].items() if v is not None}
+    if (run_dir / CHECKPOINT).is_file() and not list(run_dir.glob("stage-*")):
+        # a single run folder (one written by --out): its MLP's shape from its weights
+        if stage is not None:
+            raise ValueError(f"--stage: {run_dir} is a single run folder, not a continuation")
+        src = run_dir
+        cfg = json.loads((src / "config.json").read_text())
+        net = (mlp_shape(read_checkpoint(src / CHECKPOINT, "RUN")["model"])
+               if "custom" in cfg["model"] else dict(cfg["model"]))
+    else:
+        dirs = _stage_dirs(run_dir)
+        src = dirs[-1] if stage is None else run_dir / f"stage-{stage}"
+        if not (src / CHECKPOINT).is_file():
+            raise ValueError(f"--stage: {src} has no {CHECKPOINT}")
+        first = json.loads((dirs[0] / "config.json").read_text())
+        cfg = json.loads((src / "config.json").read_text())
+        net = first["model"]
+    net = {k: v for k, v in net.items() if v is not None}
     new_params = {**cfg["problem"]["params"], **params}
     problem = problems.get(cfg["problem"]["name"], **new_params)
     model = load_network(problem, net, getattr(torch, cfg["dtype"]), src, "RUN")

@@ -105,11 +105,9 @@ def error_by_region(pred: np.ndarray, ref: np.ndarray, labels: np.ndarray, order
 def _network_on_grid(problem, run: Path, grid: torch.Tensor) -> np.ndarray:
     """ρ of the final network of a run folder at the grid's points (its MLP's hidden width and
     depth read from the checkpoint's weights)."""
-    from solvers._train import CHECKPOINT, load_network, read_checkpoint
+    from solvers._train import CHECKPOINT, load_network, mlp_shape, read_checkpoint
 
-    state = read_checkpoint(run / CHECKPOINT, str(run))["model"]
-    weights = sorted(k for k in state if k.startswith("weights."))
-    opts = {"width": int(state["weights.0"].shape[0]), "depth": len(weights) - 1}
+    opts = mlp_shape(read_checkpoint(run / CHECKPOINT, str(run))["model"])
     model = load_network(problem, opts, torch.float64, run, str(run))
     with torch.no_grad():
         return model(grid.to(torch.float64))[:, problem.output_names.index("rho")].numpy()
