@@ -385,6 +385,16 @@ def test_tube_regions_split_the_whole_grid_error_by_front(capsys):
     assert lax_order[1:-1] == ["left fan head", "left fan tail", "contact", "right shock"]
     with pytest.raises(ValueError, match="band: expected a positive half-width"):
         tube_regions.front_regions(sod, grid, band=0.0)
+    # the first time rows as a region of their own (before the fronts)
+    early, early_order = tube_regions.front_regions(sod, grid, start=0.01)
+    assert early_order == ["t = 0", "0 < t ≤ 0.01", *order[1:]]
+    assert (early == "0 < t ≤ 0.01").sum() == 5 * 101
+    assert ((early == labels) | (early == "0 < t ≤ 0.01")).all()
+    parts = tube_regions.error_by_region(pred, ref, early, early_order)
+    assert sum(parts[k] ** 2 for k in early_order) == pytest.approx(parts["total"] ** 2,
+                                                                     rel=1e-12)
+    with pytest.raises(ValueError, match="start: expected a time >= 0"):
+        tube_regions.front_regions(sod, grid, start=-1.0)
     # the command: the schemes' rows, the same totals as the accuracy page's table
     assert tube_regions.main(["sod", "--schemes"]) == 0
     out = capsys.readouterr().out
@@ -430,6 +440,7 @@ def test_smeared_exact_solution_is_a_gaussian_average_in_x(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["burgers-1d"], "problem: expected a tube"),
     (["sod", "--smear", "0"], "--smear: expected positive widths"),
+    (["sod", "--schemes", "--start", "-0.1"], "--start: expected a time >= 0"),
     (["sod"], "nothing to measure"),
     (["sod", "/nonexistent/run"], "runs: no checkpoint.pt in /nonexistent/run"),
     (["sod", "--viscosity", "-1"], "--viscosity: expected positive values"),

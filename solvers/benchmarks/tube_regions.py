@@ -1,13 +1,14 @@
 """Where a shock tube's error sits: the whole-grid ρ error split by the waves of the solution.
 
     python -m solvers.benchmarks.tube_regions PROBLEM [RUN ...] [--viscosity NU ...] [--schemes]
-        [--smear W ...] [--band 0.02]
+        [--smear W ...] [--start T] [--band 0.02]
 
 The relative L2 error of ρ over the trainer's 101 × 101 (x, t) evaluation grid (the accuracy
 rows' “whole grid” measure), ‖e‖₂ / ‖ρ‖₂, written as the root sum of squares of its parts:
-the t = 0 row, one band of half-width ``--band`` in x around each front of the exact solution
-(left shock or the left fan's head and tail, the contact, right shock or the right fan's tail
-and head: x = x0 + s t for each wave speed s of the exact Riemann solver), and the rest. Each
+the t = 0 row, with ``--start T`` the rows 0 < t ≤ T, one band of half-width ``--band`` in x
+around each front of the exact solution (left shock or the left fan's head and tail, the
+contact, right shock or the right fan's tail and head: x = x0 + s t for each wave speed s of
+the exact Riemann solver), and the rest. Each
 part is ‖e restricted to the region‖₂ / ‖ρ‖₂, so the squares of the parts add up to the square
 of the total; a grid point near two fronts counts for the first (from the left).
 
@@ -37,12 +38,16 @@ from . import accuracy
 __all__ = ["front_regions", "error_by_region", "smeared_exact"]
 
 
-def front_regions(problem, grid: torch.Tensor, band: float = 0.02) -> tuple[np.ndarray, list]:
+def front_regions(problem, grid: torch.Tensor, band: float = 0.02,
+                  start: float = 0.0) -> tuple[np.ndarray, list]:
     """A region label per grid point (inputs (x, t)) and the labels in order: ``"t = 0"``,
-    the fronts of the exact solution from left to right, ``"rest"``. A point with t > 0 within
-    ``band`` in x of a front x0 + s t belongs to it (to the leftmost of several)."""
+    with ``start`` > 0 ``"0 < t ≤ start"`` (the first time rows, where all fronts are close to
+    the initial jump), the fronts of the exact solution from left to right, ``"rest"``. A later
+    point within ``band`` in x of a front x0 + s t belongs to it (to the leftmost of several)."""
     if not band > 0:
         raise ValueError(f"band: expected a positive half-width, got {band!r}")
+    if not (start >= 0 and math.isfinite(start)):
+        raise ValueError(f"start: expected a time >= 0, got {start!r}")
     sol = problem.solver
     names = (["left shock"] if sol.left_wave == "shock" else ["left fan head", "left fan tail"])
     names += ["contact"]
@@ -53,10 +58,14 @@ def front_regions(problem, grid: torch.Tensor, band: float = 0.02) -> tuple[np.n
     x, t = gp[:, 0], gp[:, problem.time_index]
     labels = np.full(len(gp), "rest", dtype=object)
     labels[t == 0] = "t = 0"
+    first = []
+    if start > 0:
+        first = [f"0 < t ≤ {start:g}"]
+        labels[(t > 0) & (t <= start)] = first[0]
     for name, s in zip(names, speeds):
         near = (t > 0) & (labels == "rest") & (np.abs(x - (problem.x0 + s * t)) <= band)
         labels[near] = name
-    return labels, ["t = 0", *names, "rest"]
+    return labels, ["t = 0", *first, *names, "rest"]
 
 
 def smeared_exact(problem, grid: torch.Tensor, output: str, width: float,
@@ -123,6 +132,8 @@ def main(argv=None) -> int:
                     help="the HLLE schemes of the accuracy page on 1000 cells as well")
     ap.add_argument("--smear", type=float, nargs="*", default=[], metavar="W",
                     help="the exact solution smeared in x by a Gaussian of standard deviation W")
+    ap.add_argument("--start", type=float, default=0.0, metavar="T",
+                    help="a region of the first time rows 0 < t <= T (default 0: none)")
     ap.add_argument("--band", type=float, default=0.02,
                     help="half-width in x of a front's region (default 0.02)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -145,7 +156,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
     problem = problems.get(a.problem)
     grid, ref = accuracy._grid_reference(problem, "rho")
-    labels, order = front_regions(problem, grid, a.band)
+    if not (a.start >= 0 and math.isfinite(a.start)):
+        ap.error(f"--start: expected a time >= 0, got {a.start!r}")
+    labels, order = front_regions(problem, grid, a.band, a.start)
     rows = []
     for run in a.runs:
         rows.append((str(run), _network_on_grid(problem, run, grid)))
