@@ -591,17 +591,17 @@ class RiemannProblem(ZooProblem):
             out += self._conservation_terms(c, generator, dtype)
         return out
 
-    def _with_similarity_points(self, x_res: torch.Tensor, generator) -> torch.Tensor:
-        """``x_res`` (m, 2) with round(f m) of its rows replaced by points uniform in (ξ, t)
-        (see ``similarity_fraction``), in an order shuffled by ``generator`` (so that every
-        term, which takes a leading slice, gets its share)."""
-        m = x_res.shape[0]
+    def _with_similarity_points(self, x: torch.Tensor, generator) -> torch.Tensor:
+        """``x`` (m, 2) with round(f m) of its rows replaced by points uniform in (ξ, t) (see
+        ``similarity_fraction``), in an order shuffled by ``generator`` (so that every term,
+        which takes a leading slice, gets its share)."""
+        m = x.shape[0]
         k = int(round(self.similarity_fraction * m))
-        u = torch.rand(k, 2, generator=generator, dtype=x_res.dtype)
+        u = torch.rand(k, 2, generator=generator, dtype=x.dtype)
         t = self.t_end * u[:, 1]
         xi = (-self.x0 + u[:, 0]) / self.t_end  # ξ uniform in [−x0, 1 − x0]/t_end
         cone = torch.stack([(self.x0 + xi * t).clamp(0.0, 1.0), t], dim=1)
-        mixed = torch.cat([cone, x_res[k:]])
+        mixed = torch.cat([cone, x[k:]])
         return mixed[torch.randperm(m, generator=generator)]
 
     def solution(self, x: torch.Tensor) -> torch.Tensor:

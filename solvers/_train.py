@@ -307,11 +307,12 @@ class Trainer:
         if not self.params:
             raise ValueError("model: has no trainable parameters")
 
+        self.step = 0
+        self.checkpoint_step: int | None = None  # the step of the checkpoint on disk, if known
         self.sample_gen = torch.Generator().manual_seed(self.seed + 1)
         self.terms = self._sample()
         self.names = [t.name for t in self.terms]
         if self.adaptive_start:
-            self.step, self.checkpoint_step = 0, None  # (for the message of a failed draw)
             self.terms = self._resample()
         # Diagnostics run in float64 on a copy of the model: eigenvalues of Θ* span many decades.
         probe_gen = torch.Generator().manual_seed(self.seed + 2)
@@ -321,8 +322,6 @@ class Trainer:
         self.stepper = self.optimizer.build(self)
         warn_unused_options(self)
         self.history: dict = {"train": [], "diagnostics": []}
-        self.step = 0
-        self.checkpoint_step: int | None = None  # the step of the checkpoint on disk, if known
         self.theta0: torch.Tensor | None = None
         self.elapsed = 0.0
 

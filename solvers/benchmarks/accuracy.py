@@ -1103,7 +1103,7 @@ def render(rows: dict, threads: int) -> str:
         r = rows.get(name)
         if r is not None:
             # a seed's row (NAME@seedK) shares its target's text
-            t = BY_NAME.get(name.split("@seed")[0] if "@seed" in name else name)
+            t = BY_NAME.get(name.split("@seed")[0])
             # the current text when the row was run with the current configuration
             chosen = t.chosen if t is not None and _same_config(t, r) else r.get("chosen")
             lines.append(f"* **{name}**: {chosen or '—'}")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.special import ndtr
 
 from . import accuracy
 
@@ -88,7 +89,7 @@ def smeared_exact(problem, grid: torch.Tensor, output: str, width: float,
     if width == 0:
         return exact
     edges = np.linspace(-6.0, 6.0, nodes + 1)
-    cdf = 0.5 * (1.0 + np.vectorize(math.erf)(edges / math.sqrt(2.0)))
+    cdf = ndtr(edges)
     weights = np.diff(cdf) / (cdf[-1] - cdf[0])
     out = np.zeros(len(g))
     for si, wi in zip(0.5 * (edges[1:] + edges[:-1]), weights):
@@ -151,13 +152,13 @@ def main(argv=None) -> int:
         ap.error(f"runs: no checkpoint.pt in {', '.join(missing)}")
     if any(not (w > 0 and math.isfinite(w)) for w in a.smear):
         ap.error("--smear: expected positive widths")
+    if not (a.start >= 0 and math.isfinite(a.start)):
+        ap.error(f"--start: expected a time >= 0, got {a.start!r}")
     if not (a.runs or a.viscosity or a.schemes or a.smear):
         ap.error("nothing to measure: give run folders, --viscosity, --schemes or --smear")
     torch.set_num_threads(a.threads)
     problem = problems.get(a.problem)
     grid, ref = accuracy._grid_reference(problem, "rho")
-    if not (a.start >= 0 and math.isfinite(a.start)):
-        ap.error(f"--start: expected a time >= 0, got {a.start!r}")
     labels, order = front_regions(problem, grid, a.band, a.start)
     rows = []
     for run in a.runs:
