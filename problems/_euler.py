@@ -455,6 +455,13 @@ class RiemannProblem(ZooProblem):
             where uniform points (and the candidates of an adaptive sampler) are rare. The same
             fraction of the initial points takes the x of such points (x0 + ξ τ, τ uniform in
             [0, t_end]: a density ∝ log(1/|x − x0|) that pins the initial jump at x0).
+        initial_gap: h >= 0, less than a quarter of min(x0, 1 − x0): the initial points are drawn
+            from their distribution (uniform, or the mixture above) conditioned on
+            |x − x0| >= h (default 0: no gap). A network is continuous and resolves the jump
+            over some width; an initial point closer to x0 than that has an error of up to half
+            the jump that no step can remove, and a Gauss–Newton window whose loss it dominates
+            stalls with the damping at its maximum. The rows are redrawn until outside, so the
+            counts stay and h = 0 is the plain draw, bit for bit.
 
     Defaults keep ρ and p positive (``positive_outputs=(0, 2)``).
     """
@@ -470,9 +477,11 @@ class RiemannProblem(ZooProblem):
                  t_end: float = 0.2, gamma: float = 1.4, time_exponent: float = 1.0,
                  shock_damping: float = 0.0, conservation: bool = False,
                  conservation_nodes: int = 128, viscosity: float = 0.0,
-                 compression_viscosity: float = 0.0, similarity_fraction: float = 0.0):
+                 compression_viscosity: float = 0.0, similarity_fraction: float = 0.0,
+                 initial_gap: float = 0.0):
         self._setup(left, right, x0, t_end, gamma, time_exponent, shock_damping, conservation,
-                    conservation_nodes, viscosity, compression_viscosity, similarity_fraction)
+                    conservation_nodes, viscosity, compression_viscosity, similarity_fraction,
+                    initial_gap)
         self._set_params(left=self.left, right=self.right, x0=self.x0, t_end=self.t_end,
                          gamma=self.gamma, time_exponent=self.time_exponent,
                          **self._wave_params())
@@ -481,20 +490,20 @@ class RiemannProblem(ZooProblem):
         return {"shock_damping": self.shock_damping, "conservation": self.conservation,
                 "conservation_nodes": self.conservation_nodes, "viscosity": self.viscosity,
                 "compression_viscosity": self.compression_viscosity,
-                "similarity_fraction": self.similarity_fraction}
+                "similarity_fraction": self.similarity_fraction, "initial_gap": self.initial_gap}
 
     def _preset(self, t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                viscosity, compression_viscosity, similarity_fraction):
+                viscosity, compression_viscosity, similarity_fraction, initial_gap):
         """Set up a named tube (class attributes LEFT, RIGHT; x0 = 0.5, γ = 1.4)."""
         self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping,
                     conservation, conservation_nodes, viscosity, compression_viscosity,
-                    similarity_fraction)
+                    similarity_fraction, initial_gap)
         self._set_params(t_end=self.t_end, time_exponent=self.time_exponent,
                          **self._wave_params())
 
     def _setup(self, left, right, x0, t_end, gamma, time_exponent, shock_damping, conservation,
                conservation_nodes, viscosity, compression_viscosity,
-               similarity_fraction=0.0) -> None:
+               similarity_fraction=0.0, initial_gap=0.0) -> None:
         from ._riemann import ExactRiemannSolver
         self.left = check_state(left, "left")
         self.right = check_state(right, "right")
@@ -511,6 +520,11 @@ class RiemannProblem(ZooProblem):
         if not 0.0 <= self.similarity_fraction <= 1.0:
             raise ValueError(f"similarity_fraction: expected a fraction in [0, 1], got "
                              f"{similarity_fraction!r}")
+        self.initial_gap = check_real(initial_gap, "initial_gap")
+        if not 0.0 <= self.initial_gap < 0.25 * min(self.x0, 1.0 - self.x0):
+            raise ValueError(f"initial_gap: expected h >= 0 and less than a quarter of "
+                             f"min(x0, 1 - x0) = {min(self.x0, 1.0 - self.x0):g}, got "
+                             f"{initial_gap!r}")
         self.conservation = check_bool(conservation, "conservation")
         self.conservation_nodes = check_positive_int(conservation_nodes, "conservation_nodes",
                                                      maximum=100_000)
@@ -577,9 +591,12 @@ class RiemannProblem(ZooProblem):
             x_res = with_column(x_res, 1, self.t_end * s ** self.time_exponent)
         if self.similarity_fraction > 0.0:
             x_res = self._with_similarity_points(x_res, generator)
-        x_ini = with_column(uniform(m_ini, lo, hi, generator, dtype), 1, 0.0)
+        x_ini = self._outside_gap(uniform(m_ini, lo, hi, generator, dtype),
+                                  lambda k: uniform(k, lo, hi, generator, dtype))
+        x_ini = with_column(x_ini, 1, 0.0)
         if self.similarity_fraction > 0.0:
-            x_ini = with_column(self._with_similarity_points(x_ini, generator), 1, 0.0)
+            x_ini = with_column(self._with_similarity_points(x_ini, generator,
+                                                             gap=self.initial_gap), 1, 0.0)
         x_bnd = uniform(m_bnd, lo, hi, generator, dtype)
         x_bnd = with_column(x_bnd, 0, (torch.arange(m_bnd) % 2).to(dtype))
         out = [pinnk.Term(k, op, x_res[: c[k]])
@@ -591,18 +608,38 @@ class RiemannProblem(ZooProblem):
             out += self._conservation_terms(c, generator, dtype)
         return out
 
-    def _with_similarity_points(self, x: torch.Tensor, generator) -> torch.Tensor:
+    def _with_similarity_points(self, x: torch.Tensor, generator,
+                                gap: float = 0.0) -> torch.Tensor:
         """``x`` (m, 2) with round(f m) of its rows replaced by points uniform in (ξ, t) (see
-        ``similarity_fraction``), in an order shuffled by ``generator`` (so that every term,
-        which takes a leading slice, gets its share)."""
+        ``similarity_fraction``; those within ``gap`` of x0 in x redrawn), in an order shuffled
+        by ``generator`` (so that every term, which takes a leading slice, gets its share)."""
         m = x.shape[0]
+
+        def cone(k: int) -> torch.Tensor:
+            u = torch.rand(k, 2, generator=generator, dtype=x.dtype)
+            t = self.t_end * u[:, 1]
+            xi = (-self.x0 + u[:, 0]) / self.t_end  # ξ uniform in [−x0, 1 − x0]/t_end
+            return torch.stack([(self.x0 + xi * t).clamp(0.0, 1.0), t], dim=1)
+
         k = int(round(self.similarity_fraction * m))
-        u = torch.rand(k, 2, generator=generator, dtype=x.dtype)
-        t = self.t_end * u[:, 1]
-        xi = (-self.x0 + u[:, 0]) / self.t_end  # ξ uniform in [−x0, 1 − x0]/t_end
-        cone = torch.stack([(self.x0 + xi * t).clamp(0.0, 1.0), t], dim=1)
-        mixed = torch.cat([cone, x[k:]])
+        mixed = torch.cat([self._outside_gap(cone(k), cone, gap), x[k:]])
         return mixed[torch.randperm(m, generator=generator)]
+
+    def _outside_gap(self, x: torch.Tensor, draw, gap: float | None = None) -> torch.Tensor:
+        """``x`` (m, 2) with every row whose |x − x0| < ``gap`` (default ``initial_gap``)
+        replaced by rows of ``draw(k)`` until none is left: a draw from the distribution of
+        ``draw`` conditioned on |x − x0| >= gap. No random numbers are used when no row is
+        inside (gap = 0 among them)."""
+        gap = self.initial_gap if gap is None else gap
+        for _ in range(1000):
+            inside = (x[:, 0] - self.x0).abs() < gap
+            k = int(inside.sum())
+            if k == 0:
+                return x
+            x = x.clone()
+            x[inside] = draw(k)
+        raise RuntimeError(f"initial_gap: {k} initial points still within {gap:g} of x0 after "
+                           f"1000 redraws")
 
     def solution(self, x: torch.Tensor) -> torch.Tensor:
         """The exact (ρ, u, p) at points (x, t) with t >= 0, shape (n, 3), dtype and device of
@@ -653,7 +690,7 @@ class Sod(RiemannProblem):
 
     Parameters: t_end (default 0.2), time_exponent (default 1), shock_damping (default 0),
     conservation (default False), conservation_nodes (default 128), viscosity (default 0),
-    compression_viscosity (default 0), similarity_fraction (default 0).
+    compression_viscosity (default 0), similarity_fraction (default 0), initial_gap (default 0).
     """
 
     name = "sod"
@@ -665,9 +702,9 @@ class Sod(RiemannProblem):
     def __init__(self, *, t_end: float = 0.2, time_exponent: float = 1.0, shock_damping: float = 0.0,
                  conservation: bool = False, conservation_nodes: int = 128,
                  viscosity: float = 0.0, compression_viscosity: float = 0.0,
-                 similarity_fraction: float = 0.0):
+                 similarity_fraction: float = 0.0, initial_gap: float = 0.0):
         self._preset(t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                     viscosity, compression_viscosity, similarity_fraction)
+                     viscosity, compression_viscosity, similarity_fraction, initial_gap)
 
 
 class Lax(RiemannProblem):
@@ -679,7 +716,7 @@ class Lax(RiemannProblem):
 
     Parameters: t_end (default 0.14), time_exponent (default 1), shock_damping (default 0),
     conservation (default False), conservation_nodes (default 128), viscosity (default 0),
-    compression_viscosity (default 0), similarity_fraction (default 0).
+    compression_viscosity (default 0), similarity_fraction (default 0), initial_gap (default 0).
     """
 
     name = "lax"
@@ -691,9 +728,9 @@ class Lax(RiemannProblem):
     def __init__(self, *, t_end: float = 0.14, time_exponent: float = 1.0, shock_damping: float = 0.0,
                  conservation: bool = False, conservation_nodes: int = 128,
                  viscosity: float = 0.0, compression_viscosity: float = 0.0,
-                 similarity_fraction: float = 0.0):
+                 similarity_fraction: float = 0.0, initial_gap: float = 0.0):
         self._preset(t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                     viscosity, compression_viscosity, similarity_fraction)
+                     viscosity, compression_viscosity, similarity_fraction, initial_gap)
 
 
 # -------------------------------------------------------------------------- isentropic vortex

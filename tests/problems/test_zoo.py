@@ -461,6 +461,56 @@ def test_riemann_similarity_points_are_uniform_in_xi_and_t(name, x0, t_end):
         assert abs(got - want) < 5 * math.sqrt(want / 20000), (d, got, want)
 
 
+@pytest.mark.parametrize("name,x0,f", [("sod", 0.5, 0.0), ("sod", 0.5, 0.5),
+                                        ("riemann", 0.3, 1.0)])
+def test_riemann_initial_gap_conditions_the_initial_points(name, x0, f):
+    """initial_gap h: no initial point within h of x0, the counts kept, and the points the
+    conditional distribution — uniform on [0, 1] minus the gap (Kolmogorov–Smirnov), or for the
+    similarity share P(|x − x0| <= d | >= h) from the closed form; the residual and boundary
+    points and h = 0 unchanged."""
+    from scipy import stats
+
+    kw = {} if name == "sod" else {"x0": x0, "t_end": 0.15}
+    t_end = 0.2 if name == "sod" else 0.15
+    h = 2e-3
+    n = {"mass": 3000, "initial_rho": 20000, "initial_p": 20000, "boundary_rho": 100}
+    gapped = problems.get(name, similarity_fraction=f, initial_gap=h, **kw)
+    plain = problems.get(name, similarity_fraction=f, **kw)
+    assert gapped.params["initial_gap"] == h and plain.params["initial_gap"] == 0.0
+    a, b = gapped.terms(n, gen(), torch.float64), plain.terms(n, gen(), torch.float64)
+    by = {t.name: t for t in a}
+    ini = by["initial_rho"].points.numpy()
+    assert ini.shape == (20000, 2) and (ini[:, 1] == 0).all()
+    d = np.abs(ini[:, 0] - x0)
+    assert d.min() >= h
+    assert torch.equal(by["initial_p"].points, by["initial_rho"].points)
+    # the labels follow the moved points
+    torch.testing.assert_close(by["initial_rho"].target_values().reshape(-1),
+                               gapped.solution(by["initial_rho"].points)[:, 0])
+    # the residual points are drawn before the initial ones and do not move
+    assert torch.equal(by["mass"].points, b[0].points)
+    if f == 0.0:
+        # uniform on [0, 1] without (x0 − h, x0 + h): squeeze the gap out and test uniformity
+        y = np.where(ini[:, 0] > x0, ini[:, 0] - 2 * h, ini[:, 0])
+        assert stats.kstest(y, stats.uniform(0, 1 - 2 * h).cdf).pvalue > 1e-3
+    else:
+        lo, hi = -x0 / t_end, (1 - x0) / t_end
+
+        def near(r):  # P(|ξ τ| <= r) for the similarity share (see the test above)
+            side = lambda L: (r / t_end / (hi - lo)) * (1 + math.log(L * t_end / r))  # noqa: E731
+            return side(hi) + side(-lo)
+
+        for r in (5e-3, 2e-2):
+            inside_sim = (near(r) - near(h)) / (1 - near(h))
+            inside_uni = (2 * r - 2 * h) / (1 - 2 * h)
+            want = f * inside_sim + (1 - f) * inside_uni
+            got = float(np.mean(d <= r))
+            assert abs(got - want) < 5 * math.sqrt(want / 20000), (r, got, want)
+    zero = problems.get(name, similarity_fraction=f, initial_gap=0.0, **kw)
+    assert all(torch.equal(u.points, v.points)
+               for u, v in zip(zero.terms(n, gen(), torch.float64), b))
+
+
 def test_riemann_residuals_vanish_on_constant_states():
     problem = problems.get("sod")
     const = torch.tensor([0.7, 0.3, 1.9], dtype=torch.float64)
