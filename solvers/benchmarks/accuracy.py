@@ -88,6 +88,9 @@ class Target:
     #: time marching (solvers.train_marching): the number of equal time windows, trained in
     #: turn, each from the previous window's network; ``steps`` and ``points`` are per window
     windows: int | None = None
+    #: solvers.train's adaptive_start (continuation: from the second stage on) and hold_last
+    adaptive_start: bool = False
+    hold_last: int = 0
 
 
 TARGETS = [
@@ -330,6 +333,21 @@ TARGETS += [
                "viscosity spreads the contact like √(νt), the largest part of the whole-grid "
                "error (python -m solvers.benchmarks.tube_regions), while the network lost the "
                "shock layer below ν = 1.5e-4.",
+    ),
+    dataclasses.replace(
+        _SOD_GN_RAD_DENSE, name="sod-gn-rad-dense-gap",
+        params={"t_end": 0.2, "compression_viscosity": 1e-6, "similarity_fraction": 0.25,
+                "initial_gap": 2e-3},
+        continuation={"parameter": "viscosity",
+                      "values": _SOD_NU_FINE["values"] + [0.00015, 7.5e-5, 5e-5, 3.5e-5],
+                      "steps": _SOD_NU_FINE["steps"] + [250, 300, 300, 300]},
+        adaptive_start=True, hold_last=30,
+        chosen="sod-gn-rad-dense-compression from scratch with what its last stages taught: a "
+               "quarter of the points in similarity variables (similarity_fraction), no initial "
+               "point within 2e-3 of the jump (initial_gap: such a point stalled the last "
+               "windows), each stage's first points drawn by RAD from the previous network "
+               "(adaptive_start), no redraw in a stage's last 30 steps (hold_last), and two "
+               "more stages, ν = 5e-5 and 3.5e-5.",
     ),
     dataclasses.replace(
         _SOD_GN_RAD_DENSE_FINE, name="sod-gn-rad-dense-wide",
@@ -798,6 +816,10 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
                   dtype=target.dtype, seed=target.seed, ntk_every=0,
                   model_options=target.model_options or None, export=False,
                   compile=target.compile)
+    if target.adaptive_start:
+        common["adaptive_start"] = True
+    if target.hold_last:
+        common["hold_last"] = target.hold_last
     t0 = time.perf_counter()
     try:
         if target.windows is not None:
@@ -916,6 +938,10 @@ def _new_row(target: Target, run_dir: Path, steps: int, smoke: bool,
         cfg["continuation"] = target.continuation
     if target.windows is not None:
         cfg["windows"] = target.windows
+    if target.adaptive_start:  # (rows without them keep the config they had)
+        cfg["adaptive_start"] = True
+    if target.hold_last:
+        cfg["hold_last"] = target.hold_last
     extra = {}
     if device != "cpu":
         extra = {"gpu": torch.cuda.get_device_name(torch.device(device)),
@@ -948,6 +974,11 @@ def _config_text(cfg: dict) -> str:
     parts.append(f"resample_every {cfg['resample_every']}")
     if cfg.get("sampler", "uniform") != "uniform":
         parts.append(f"sampler `{cfg['sampler']}`")
+    if cfg.get("adaptive_start"):
+        parts.append("adaptive start (a stage's first points drawn by the sampler from the "
+                     "previous stage's network)")
+    if cfg.get("hold_last"):
+        parts.append(f"no redraw in the last {cfg['hold_last']} steps of a stage")
     parts.append(f"compile {cfg['compile']}, {cfg['dtype']}, seed {cfg['seed']}")
     if cfg.get("device", "cpu") != "cpu":
         parts.append(f"device {cfg['device']}")
@@ -970,7 +1001,9 @@ def _same_config(t: Target, row: dict) -> bool:
             and c["steps"] == t.steps and c["model_options"] == t.model_options
             and c["resample_every"] == t.resample_every and c["points"] == t.points
             and c.get("sampler", "uniform") == t.sampler
-            and c.get("continuation") == t.continuation and c.get("windows") == t.windows)
+            and c.get("continuation") == t.continuation and c.get("windows") == t.windows
+            and c.get("adaptive_start", False) == t.adaptive_start
+            and c.get("hold_last", 0) == t.hold_last)
 
 
 def _meets_text(row: dict) -> str:
