@@ -139,6 +139,37 @@ def test_accuracy_continuation_target_measures_the_regularisation(tmp_path):
         assert again[k] == pytest.approx(row[k], rel=1e-12, abs=1e-15), k
 
 
+def test_accuracy_target_passes_adaptive_start_and_hold_last(tmp_path):
+    """A target's adaptive_start (from the second stage on) and hold_last reach every stage's
+    trainer (its config.json), the row's config and its text; rows without them keep the
+    config they had, and a stored row matches its target only with the same values."""
+    from dataclasses import replace
+
+    from solvers.benchmarks import accuracy
+
+    t = replace(accuracy.BY_NAME["sod-gn-rad-dense-gap"], model_options={"width": 6, "depth": 1},
+                points={k: 12 for k in accuracy._SOD_POINTS}, resample_every=2,
+                continuation={"parameter": "viscosity", "values": [0.02, 0.01],
+                              "steps": [4, 4]})
+    assert t.adaptive_start and t.hold_last == 30
+    t = replace(t, hold_last=2)
+    row = accuracy.run_target(t, tmp_path)
+    assert row["status"] == "ok", row
+    cfgs = [json.loads((tmp_path / t.name / f"stage-{k}" / "config.json").read_text())
+            for k in (0, 1)]
+    assert [c["adaptive_start"] for c in cfgs] == [False, True]
+    assert [c["hold_last"] for c in cfgs] == [2, 2]
+    assert cfgs[1]["problem"]["params"]["initial_gap"] == 2e-3
+    assert row["config"]["adaptive_start"] is True and row["config"]["hold_last"] == 2
+    text = accuracy._config_text(row["config"])
+    assert "adaptive start" in text and "no redraw in the last 2 steps of a stage" in text
+    assert accuracy._same_config(replace(t, steps=row["config"]["steps"]), row)
+    assert not accuracy._same_config(replace(t, steps=row["config"]["steps"], hold_last=0), row)
+    plain = accuracy._new_row(accuracy.BY_NAME["sod-gn"], tmp_path, 0, False)["config"]
+    assert "adaptive_start" not in plain and "hold_last" not in plain
+    assert "adaptive start" not in accuracy._config_text(plain)
+
+
 def test_accuracy_seeds_make_one_row_per_seed(tmp_path, monkeypatch):
     from solvers.benchmarks import accuracy
 
