@@ -297,6 +297,33 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
     assert "is a single run folder, not a continuation" in capsys.readouterr().err
     assert last_stage.main([str(run), "--steps", "2", "--points", "initial_rho=0"]) == 2
     assert "--points: expected NAME=N with a positive integer N" in capsys.readouterr().err
+    # tube_regions --fresh: the losses at the run's own final points and at fresh ones
+    from solvers.benchmarks import tube_regions
+
+    import problems
+    from solvers._train import load_network, mlp_shape, read_checkpoint
+
+    more = tmp_path / "more"
+    own, fresh = tube_regions.own_and_fresh_losses(more, 50)
+    names = [u.name for u in problems.get("sod").terms(2)]
+    assert list(own) == names and list(fresh) == names
+    # the labels stored with the points are the exact solution there (read in term order)
+    ck = read_checkpoint(more / "checkpoint.pt", "run")
+    prob = problems.get("sod", **cfg["problem"]["params"])
+    model = load_network(prob, mlp_shape(ck["model"]), torch.float64, more, "run")
+    k = names.index("initial_u")
+    x = ck["points"][k].to(torch.float64)
+    with torch.no_grad():
+        r = model(x)[:, 1] - prob.solution(x)[:, 1]
+    assert own["initial_u"] == pytest.approx(0.5 * float((r * r).mean()), rel=1e-12)
+    assert tube_regions.own_and_fresh_losses(more, 50)[1] == fresh
+    assert tube_regions.own_and_fresh_losses(more, 60)[1] != fresh
+    assert tube_regions.main(["sod", str(more), "--fresh", "40"]) == 0
+    assert f"| {more} | {sum(own.values()):.2e} | " in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        tube_regions.main(["sod", "--smear", "1e-3", "--fresh", "40"])
+    assert "--fresh: expected a positive number of points and run folders" in \
+        capsys.readouterr().err
 
 
 def test_accuracy_marched_target_measures_the_composite(tmp_path):

@@ -1,7 +1,7 @@
 """Where a shock tube's error sits: the whole-grid ρ error split by the waves of the solution.
 
     python -m solvers.benchmarks.tube_regions PROBLEM [RUN ...] [--viscosity NU ...] [--schemes]
-        [--smear W ...] [--start T] [--band 0.02]
+        [--smear W ...] [--start T] [--band 0.02] [--fresh N]
 
 The relative L2 error of ρ over the trainer's 101 × 101 (x, t) evaluation grid (the accuracy
 rows' “whole grid” measure), ‖e‖₂ / ‖ρ‖₂, written as the root sum of squares of its parts:
@@ -21,6 +21,12 @@ accuracy page (first and second order) — finite-volume solutions read as the a
 reads them (their initial data at t = 0); for each ``--smear`` W the exact solution smeared in x
 by a Gaussian of standard deviation W at every t > 0 (its t = 0 row exact): what a solution whose
 every front has that width scores, the resolution a bound on this measure asks for.
+
+With ``--fresh N`` a second table compares, for each RUN, the loss of its final network on the
+points it ended on (the checkpoint's; Σ over the terms of ‖r‖²/(2n), the trainer's loss with
+weights 1) with the same loss on N fresh points per term drawn from the run's own problem (its
+config's parameters: the same distribution, similarity points and gap included; a fixed
+seed): how far the fit of the points carries between them.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from scipy.special import ndtr
 
 from . import accuracy
 
-__all__ = ["front_regions", "error_by_region", "smeared_exact"]
+__all__ = ["front_regions", "error_by_region", "smeared_exact", "own_and_fresh_losses"]
 
 
 def front_regions(problem, grid: torch.Tensor, band: float = 0.02,
@@ -123,6 +129,36 @@ def _network_on_grid(problem, run: Path, grid: torch.Tensor) -> np.ndarray:
         return model(grid.to(torch.float64))[:, problem.output_names.index("rho")].numpy()
 
 
+def own_and_fresh_losses(run: Path, n: int, seed: int = 1234) -> tuple:
+    """``(own, fresh)``: dicts term name -> the loss ‖r‖²/(2n) (``Term.loss``) of the run
+    folder's final network (float64) at the checkpoint's points, and at ``n`` fresh points per term drawn by
+    the run's problem (``config.json``'s name and parameters) from a generator seeded with
+    ``seed``."""
+    import json
+
+    import problems
+    from solvers._train import CHECKPOINT, load_network, mlp_shape, read_checkpoint
+
+    cfg = json.loads((run / "config.json").read_text())
+    problem = problems.get(cfg["problem"]["name"], **cfg["problem"]["params"])
+    ck = read_checkpoint(run / CHECKPOINT, str(run))
+    model = load_network(problem, mlp_shape(ck["model"]), torch.float64, run, str(run))
+    templates = problem.terms(2, torch.Generator().manual_seed(0), torch.float64)
+    if len(ck["points"]) != len(templates):
+        raise ValueError(f"runs: {run} holds {len(ck['points'])} point sets, its problem has "
+                         f"{len(templates)} terms")
+    own = {}
+    for term, pts, target in zip(templates, ck["points"], ck["targets"]):
+        pts = pts.to(torch.float64)
+        at = (term.with_points(pts) if target is None
+              else term.with_points(pts, target=target.to(torch.float64)))
+        own[term.name] = float(at.loss(model).detach())
+    fresh_terms = problem.terms({t.name: n for t in templates},
+                                torch.Generator().manual_seed(seed), torch.float64)
+    fresh = {t.name: float(t.loss(model).detach()) for t in fresh_terms}
+    return own, fresh
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("problem", help="a tube of the zoo: sod, lax or riemann")
@@ -137,6 +173,8 @@ def main(argv=None) -> int:
                     help="a region of the first time rows 0 < t <= T (default 0: none)")
     ap.add_argument("--band", type=float, default=0.02,
                     help="half-width in x of a front's region (default 0.02)")
+    ap.add_argument("--fresh", type=int, default=0, metavar="N",
+                    help="the runs' losses on N fresh points per term beside their own points")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     a = ap.parse_args(argv)
     import problems
@@ -154,6 +192,9 @@ def main(argv=None) -> int:
         ap.error("--smear: expected positive widths")
     if not (a.start >= 0 and math.isfinite(a.start)):
         ap.error(f"--start: expected a time >= 0, got {a.start!r}")
+    if a.fresh < 0 or (a.fresh and not a.runs):
+        ap.error(f"--fresh: expected a positive number of points and run folders, got "
+                 f"{a.fresh!r}")
     if not (a.runs or a.viscosity or a.schemes or a.smear):
         ap.error("nothing to measure: give run folders, --viscosity, --schemes or --smear")
     torch.set_num_threads(a.threads)
@@ -187,6 +228,22 @@ def main(argv=None) -> int:
         parts = error_by_region(values, ref, labels, order)
         print(f"| {name} | {parts['total']:.2e} | "
               + " | ".join(f"{parts[k]:.1e}" for k in order) + " |")
+    if a.fresh:
+        print(f"\nloss (Σ of the terms' ‖r‖²/(2n)) at the run's own final points "
+              f"and at {a.fresh} fresh points per term")
+        print("| run | own points | fresh points | residual terms own / fresh | "
+              "initial terms own / fresh |")
+        print("|---|---|---|---|---|")
+        for run in a.runs:
+            own, fresh = own_and_fresh_losses(run, a.fresh)
+            res = [k for k in own if not k.startswith(("initial", "boundary"))]
+            ini = [k for k in own if k.startswith("initial")]
+
+            def total(d, keys):
+                return sum(d[k] for k in keys)
+            print(f"| {run} | {sum(own.values()):.2e} | {sum(fresh.values()):.2e} | "
+                  f"{total(own, res):.1e} / {total(fresh, res):.1e} | "
+                  f"{total(own, ini):.1e} / {total(fresh, ini):.1e} |")
     return 0
 
 
