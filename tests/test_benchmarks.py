@@ -304,7 +304,8 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
     from solvers._train import load_network, mlp_shape, read_checkpoint
 
     more = tmp_path / "more"
-    own, fresh = tube_regions.own_and_fresh_losses(more, 50)
+    got = tube_regions.own_and_fresh_losses(more, 50, start=0.1)
+    own, fresh = got["own"], got["fresh"]
     names = [u.name for u in problems.get("sod").terms(2)]
     assert list(own) == names and list(fresh) == names
     # the labels stored with the points are the exact solution there (read in term order)
@@ -316,8 +317,18 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
     with torch.no_grad():
         r = model(x)[:, 1] - prob.solution(x)[:, 1]
     assert own["initial_u"] == pytest.approx(0.5 * float((r * r).mean()), rel=1e-12)
-    assert tube_regions.own_and_fresh_losses(more, 50)[1] == fresh
-    assert tube_regions.own_and_fresh_losses(more, 60)[1] != fresh
+    assert tube_regions.own_and_fresh_losses(more, 50, start=0.1) == got
+    assert tube_regions.own_and_fresh_losses(more, 60)["fresh"] != fresh
+    # the mean over the fresh points with t > start, and the median point, by hand
+    seeded = prob.terms({u: 50 for u in names}, torch.Generator().manual_seed(1234),
+                        torch.float64)
+    mass = [u for u in seeded if u.name == "mass"][0]
+    with torch.no_grad():
+        half = 0.5 * mass.residual(model) ** 2
+    late = mass.points[:, 1] > 0.1
+    assert got["after"]["mass"] == pytest.approx(float(half[late].mean()), rel=1e-12)
+    assert got["median"]["mass"] == pytest.approx(float(half.median()), rel=1e-12)
+    assert got["fresh"]["mass"] == pytest.approx(float(half.mean()), rel=1e-12)
     assert tube_regions.main(["sod", str(more), "--fresh", "40"]) == 0
     assert f"| {more} | {sum(own.values()):.2e} | " in capsys.readouterr().out
     with pytest.raises(SystemExit):

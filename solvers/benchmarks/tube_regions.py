@@ -26,7 +26,8 @@ With ``--fresh N`` a second table compares, for each RUN, the loss of its final 
 points it ended on (the checkpoint's; Σ over the terms of ‖r‖²/(2n), the trainer's loss with
 weights 1) with the same loss on N fresh points per term drawn from the run's own problem (its
 config's parameters: the same distribution, similarity points and gap included; a fixed
-seed): how far the fit of the points carries between them.
+seed) — also over the fresh points with t > T (``--start``) and as the median point's r²/2:
+how far the fit of the points carries between them, and where it does not.
 """
 
 from __future__ import annotations
@@ -129,11 +130,13 @@ def _network_on_grid(problem, run: Path, grid: torch.Tensor) -> np.ndarray:
         return model(grid.to(torch.float64))[:, problem.output_names.index("rho")].numpy()
 
 
-def own_and_fresh_losses(run: Path, n: int, seed: int = 1234) -> tuple:
-    """``(own, fresh)``: dicts term name -> the loss ‖r‖²/(2n) (``Term.loss``) of the run
-    folder's final network (float64) at the checkpoint's points, and at ``n`` fresh points per term drawn by
-    the run's problem (``config.json``'s name and parameters) from a generator seeded with
-    ``seed``."""
+def own_and_fresh_losses(run: Path, n: int, seed: int = 1234, start: float = 0.0) -> dict:
+    """The losses ‖r‖²/(2n) (``Term.loss``) of a run folder's final network (float64), each a
+    dict term name -> value: ``"own"`` at the checkpoint's points; ``"fresh"`` at ``n`` fresh
+    points per term drawn by the run's problem (``config.json``'s name and parameters) from a
+    generator seeded with ``seed``; ``"after"`` the same at those of the fresh points with
+    t > ``start`` only (mean over them); ``"median"`` the median of r²/2 over the fresh points.
+    Raises ValueError if the checkpoint's point sets do not match the problem's terms."""
     import json
 
     import problems
@@ -147,16 +150,21 @@ def own_and_fresh_losses(run: Path, n: int, seed: int = 1234) -> tuple:
     if len(ck["points"]) != len(templates):
         raise ValueError(f"runs: {run} holds {len(ck['points'])} point sets, its problem has "
                          f"{len(templates)} terms")
-    own = {}
+    out: dict = {"own": {}, "fresh": {}, "after": {}, "median": {}}
     for term, pts, target in zip(templates, ck["points"], ck["targets"]):
         pts = pts.to(torch.float64)
         at = (term.with_points(pts) if target is None
               else term.with_points(pts, target=target.to(torch.float64)))
-        own[term.name] = float(at.loss(model).detach())
-    fresh_terms = problem.terms({t.name: n for t in templates},
-                                torch.Generator().manual_seed(seed), torch.float64)
-    fresh = {t.name: float(t.loss(model).detach()) for t in fresh_terms}
-    return own, fresh
+        out["own"][term.name] = float(at.loss(model).detach())
+    time_index = problem.time_index
+    for term in problem.terms({t.name: n for t in templates},
+                              torch.Generator().manual_seed(seed), torch.float64):
+        half_r2 = 0.5 * term.residual(model).detach() ** 2
+        late = term.points[:, time_index] > start
+        out["fresh"][term.name] = float(half_r2.mean())
+        out["after"][term.name] = float(half_r2[late].mean()) if bool(late.any()) else 0.0
+        out["median"][term.name] = float(half_r2.median())
+    return out
 
 
 def main(argv=None) -> int:
@@ -229,21 +237,25 @@ def main(argv=None) -> int:
         print(f"| {name} | {parts['total']:.2e} | "
               + " | ".join(f"{parts[k]:.1e}" for k in order) + " |")
     if a.fresh:
-        print(f"\nloss (Σ of the terms' ‖r‖²/(2n)) at the run's own final points "
-              f"and at {a.fresh} fresh points per term")
-        print("| run | own points | fresh points | residual terms own / fresh | "
-              "initial terms own / fresh |")
-        print("|---|---|---|---|---|")
+        print(f"\nloss (Σ of the terms' ‖r‖²/(2n)) at the run's own final points and at "
+              f"{a.fresh} fresh points per term (all; those with t > {a.start:g}; the largest "
+              f"of the terms' medians of r²/2 over the fresh points)")
+        print(f"| run | own points | fresh points | fresh, t > {a.start:g} | largest median | "
+              f"residual terms own / fresh | initial terms own / fresh |")
+        print("|---|---|---|---|---|---|---|")
         for run in a.runs:
-            own, fresh = own_and_fresh_losses(run, a.fresh)
+            try:
+                got = own_and_fresh_losses(run, a.fresh, start=a.start)
+            except ValueError as exc:
+                ap.error(str(exc))
+            own, fresh = got["own"], got["fresh"]
             res = [k for k in own if not k.startswith(("initial", "boundary"))]
             ini = [k for k in own if k.startswith("initial")]
-
-            def total(d, keys):
-                return sum(d[k] for k in keys)
+            parts = [f"{sum(own[k] for k in keys):.1e} / {sum(fresh[k] for k in keys):.1e}"
+                     for keys in (res, ini)]
             print(f"| {run} | {sum(own.values()):.2e} | {sum(fresh.values()):.2e} | "
-                  f"{total(own, res):.1e} / {total(fresh, res):.1e} | "
-                  f"{total(own, ini):.1e} / {total(fresh, ini):.1e} |")
+                  f"{sum(got['after'].values()):.2e} | {max(got['median'].values()):.1e} | "
+                  + " | ".join(parts) + " |")
     return 0
 
 
