@@ -507,7 +507,14 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   at 1e-7–1e-11, except the last (6e-2 at the end). Split by
   front (`python -m solvers.benchmarks.tube_regions sod RUN/stage-8`): contact 7.2e-3, shock
   3.7e-3, fan head and tail 4.7e-3 and 3.1e-3, rest 1.7e-3, t = 0 row 4.2e-3 — the contact
-  about where the uniform regularisation at ν = 1e-4 has it (7.4e-3).
+  about where the uniform regularisation at ν = 1e-4 has it (7.4e-3). Its seed 1 ended at
+  1.87e-2 over the grid, ρ(x, 0.2) 2.06e-2 with the shock 0.0077 off. sod-gn-rad-dense-gap
+  redoes it from scratch with similarity points, no initial point within 2e-3 of the jump
+  (an unresolvable point there had stalled last windows), adaptive first draws, held last
+  windows and two more stages (5e-5, 3.5e-5): every stage ends at a loss of 1e-11–1e-12 on its
+  points, and still 1.50e-2 over the grid (t > 0: 1.21e-2), ρ(x, 0.2) 1.27e-2 with the shock
+  0.0018 off; the t = 0 row's part is 9.0e-3, at the grid point (0.5, 0) where the network, now
+  free in the gap, passes the jump's middle while the exact ρ takes the right state.
 * lax (reported, no bound): sod-gn-rad-dense's configuration (RAD points, N = 3825, ν down to
   3e-4; lax-gn-rad-dense) took ρ(x, 0.14) from 0.146 (lax-gn) to 8.6e-2 with the shock 0.0009
   off, and the whole grid from 0.14 to 8.2e-2; the regularisation alone at 3e-4 has 7.5e-2 and
