@@ -513,7 +513,9 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   (an unresolvable point there had stalled last windows), adaptive first draws, held last
   windows and two more stages (5e-5, 3.5e-5): the stages from ν = 1.5e-4 on end at losses of
   4e-10–4e-12 on their points (those at 1.25e-3–3e-4 at 2e-4–2e-3), and still 1.50e-2 over
-  the grid (t > 0: 1.21e-2), ρ(x, 0.2) 1.27e-2 with the shock 0.0018 off; the t = 0 row's part is 9.0e-3, at the grid point (0.5, 0), where the network,
+  the grid (t > 0: 1.21e-2), ρ(x, 0.2) 1.27e-2 with the shock 0.0018 off (seed 1: 1.34e-2,
+  t > 0 1.13e-2, 1.29e-2 and 0.0023, where the compression row's seed 1 had 1.87e-2); the
+  t = 0 row's part is 9.0e-3 (seed 1: 7.4e-3), at the grid point (0.5, 0), where the network,
   free in the gap, is inside its jump while the exact ρ takes the right state.
 * lax (reported, no bound): sod-gn-rad-dense's configuration (RAD points, N = 3825, ν down to
   3e-4; lax-gn-rad-dense) took ρ(x, 0.14) from 0.146 (lax-gn) to 8.6e-2 with the shock 0.0009
