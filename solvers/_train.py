@@ -131,6 +131,14 @@ def mlp_shape(state: Mapping) -> dict:
     return {"width": int(state["weights.0"].shape[0]), "depth": len(weights) - 1}
 
 
+def terms_at(terms: Sequence, points: Sequence, targets: Sequence) -> list:
+    """``terms`` moved to a checkpoint's ``points`` with its ``targets`` (a tensor label per
+    term, or None for a term whose label is not stored: zero or callable, kept as it is);
+    ``with_points`` keeps each term's residual flag (a forced residual has a label)."""
+    return [t.with_points(p, target=t._target if y is None else y)
+            for t, p, y in zip(terms, points, targets)]
+
+
 def _rng_state() -> dict:
     st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
           "python": random.getstate()}
@@ -450,10 +458,8 @@ class Trainer:
         self.weighting.load_state_dict(st["weighting"])
         _set_rng_state(st["rng"])
         self.sample_gen.set_state(st["sample_gen"])
-        # with_points keeps each term's residual flag (a forced residual has a label)
-        self.terms = [t.with_points(p, target=t._target if y is None else y)
-                      .to(device=self.device, dtype=self.dtype)
-                      for t, p, y in zip(self.terms, st["points"], st["targets"])]
+        self.terms = [t.to(device=self.device, dtype=self.dtype)
+                      for t in terms_at(self.terms, st["points"], st["targets"])]
         self.theta0 = st["theta0"]
         self.history = st["history"]
         self.elapsed = st["elapsed"]

@@ -824,11 +824,8 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
                   resample_every=target.resample_every, sampler=target.sampler, device=device,
                   dtype=target.dtype, seed=target.seed, ntk_every=0,
                   model_options=target.model_options or None, export=False,
-                  compile=target.compile)
-    if target.adaptive_start:
-        common["adaptive_start"] = True
-    if target.hold_last:
-        common["hold_last"] = target.hold_last
+                  compile=target.compile, adaptive_start=target.adaptive_start,
+                  hold_last=target.hold_last)
     t0 = time.perf_counter()
     try:
         if target.windows is not None:

@@ -119,13 +119,18 @@ def error_by_region(pred: np.ndarray, ref: np.ndarray, labels: np.ndarray, order
     return out
 
 
-def _network_on_grid(problem, run: Path, grid: torch.Tensor) -> np.ndarray:
-    """ρ of the final network of a run folder at the grid's points (its MLP's hidden width and
-    depth read from the checkpoint's weights)."""
+def _final_network(problem, run: Path) -> tuple:
+    """``(model, checkpoint)``: the final network of a run folder for ``problem`` in float64 (its
+    MLP's hidden width and depth read from the checkpoint's weights) and the checkpoint."""
     from solvers._train import CHECKPOINT, load_network, mlp_shape, read_checkpoint
 
-    opts = mlp_shape(read_checkpoint(run / CHECKPOINT, str(run))["model"])
-    model = load_network(problem, opts, torch.float64, run, str(run))
+    ck = read_checkpoint(run / CHECKPOINT, str(run))
+    return load_network(problem, mlp_shape(ck["model"]), torch.float64, run, str(run)), ck
+
+
+def _network_on_grid(problem, run: Path, grid: torch.Tensor) -> np.ndarray:
+    """ρ of the final network of a run folder at the grid's points."""
+    model, _ = _final_network(problem, run)
     with torch.no_grad():
         return model(grid.to(torch.float64))[:, problem.output_names.index("rho")].numpy()
 
@@ -140,22 +145,18 @@ def own_and_fresh_losses(run: Path, n: int, seed: int = 1234, start: float = 0.0
     import json
 
     import problems
-    from solvers._train import CHECKPOINT, load_network, mlp_shape, read_checkpoint
+    from solvers._train import terms_at
 
     cfg = json.loads((run / "config.json").read_text())
     problem = problems.get(cfg["problem"]["name"], **cfg["problem"]["params"])
-    ck = read_checkpoint(run / CHECKPOINT, str(run))
-    model = load_network(problem, mlp_shape(ck["model"]), torch.float64, run, str(run))
+    model, ck = _final_network(problem, run)
     templates = problem.terms(2, torch.Generator().manual_seed(0), torch.float64)
     if len(ck["points"]) != len(templates):
         raise ValueError(f"runs: {run} holds {len(ck['points'])} point sets, its problem has "
                          f"{len(templates)} terms")
     out: dict = {"own": {}, "fresh": {}, "after": {}, "median": {}}
-    for term, pts, target in zip(templates, ck["points"], ck["targets"]):
-        pts = pts.to(torch.float64)
-        at = (term.with_points(pts) if target is None
-              else term.with_points(pts, target=target.to(torch.float64)))
-        out["own"][term.name] = float(at.loss(model).detach())
+    for term in terms_at(templates, ck["points"], ck["targets"]):
+        out["own"][term.name] = float(term.to(dtype=torch.float64).loss(model).detach())
     time_index = problem.time_index
     for term in problem.terms({t.name: n for t in templates},
                               torch.Generator().manual_seed(seed), torch.float64):
