@@ -462,6 +462,17 @@ class RiemannProblem(ZooProblem):
             the jump that no step can remove, and a Gauss–Newton window whose loss it dominates
             stalls with the damping at its maximum. The rows are redrawn until outside, so the
             counts stay and h = 0 is the plain draw, bit for bit.
+        initial_window: δ >= 0, at most half of min(x0, 1 − x0): add the terms "window_mass",
+            "window_momentum" and "window_energy" (default 0: none) — the integral of each
+            conserved variable over [x0 − δ, x0 + δ] (:class:`ConservedIntegral` on
+            ``conservation_nodes`` stratified nodes there) at times t uniform in [0, τ]
+            (:meth:`window_horizon`, the first row at t = 0), matched to
+            δ (U_L + U_R) + t (F(U_L) − F(U_R)) (:meth:`window_targets`: before any wave leaves
+            the window only its ends' fluxes change it). The initial points fix the states on
+            either side; these terms fix where the jump between them lies: a network whose
+            jump sits at x0 + s has the window's mass off by s (ρ_R − ρ_L), and every wave that
+            starts there is off by s as well. With an ``initial_gap`` nothing else holds the
+            jump inside the gap.
 
     Defaults keep ρ and p positive (``positive_outputs=(0, 2)``).
     """
@@ -478,10 +489,10 @@ class RiemannProblem(ZooProblem):
                  shock_damping: float = 0.0, conservation: bool = False,
                  conservation_nodes: int = 128, viscosity: float = 0.0,
                  compression_viscosity: float = 0.0, similarity_fraction: float = 0.0,
-                 initial_gap: float = 0.0):
+                 initial_gap: float = 0.0, initial_window: float = 0.0):
         self._setup(left, right, x0, t_end, gamma, time_exponent, shock_damping, conservation,
                     conservation_nodes, viscosity, compression_viscosity, similarity_fraction,
-                    initial_gap)
+                    initial_gap, initial_window)
         self._set_params(left=self.left, right=self.right, x0=self.x0, t_end=self.t_end,
                          gamma=self.gamma, time_exponent=self.time_exponent,
                          **self._wave_params())
@@ -490,20 +501,22 @@ class RiemannProblem(ZooProblem):
         return {"shock_damping": self.shock_damping, "conservation": self.conservation,
                 "conservation_nodes": self.conservation_nodes, "viscosity": self.viscosity,
                 "compression_viscosity": self.compression_viscosity,
-                "similarity_fraction": self.similarity_fraction, "initial_gap": self.initial_gap}
+                "similarity_fraction": self.similarity_fraction, "initial_gap": self.initial_gap,
+                "initial_window": self.initial_window}
 
     def _preset(self, t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                viscosity, compression_viscosity, similarity_fraction, initial_gap):
+                viscosity, compression_viscosity, similarity_fraction, initial_gap,
+                initial_window):
         """Set up a named tube (class attributes LEFT, RIGHT; x0 = 0.5, γ = 1.4)."""
         self._setup(self.LEFT, self.RIGHT, 0.5, t_end, 1.4, time_exponent, shock_damping,
                     conservation, conservation_nodes, viscosity, compression_viscosity,
-                    similarity_fraction, initial_gap)
+                    similarity_fraction, initial_gap, initial_window)
         self._set_params(t_end=self.t_end, time_exponent=self.time_exponent,
                          **self._wave_params())
 
     def _setup(self, left, right, x0, t_end, gamma, time_exponent, shock_damping, conservation,
                conservation_nodes, viscosity, compression_viscosity,
-               similarity_fraction=0.0, initial_gap=0.0) -> None:
+               similarity_fraction=0.0, initial_gap=0.0, initial_window=0.0) -> None:
         from ._riemann import ExactRiemannSolver
         self.left = check_state(left, "left")
         self.right = check_state(right, "right")
@@ -525,6 +538,11 @@ class RiemannProblem(ZooProblem):
             raise ValueError(f"initial_gap: expected h >= 0 and less than a quarter of "
                              f"min(x0, 1 - x0) = {min(self.x0, 1.0 - self.x0):g}, got "
                              f"{initial_gap!r}")
+        self.initial_window = check_real(initial_window, "initial_window")
+        if not 0.0 <= self.initial_window <= 0.5 * min(self.x0, 1.0 - self.x0):
+            raise ValueError(f"initial_window: expected a half-width delta >= 0 and at most half "
+                             f"of min(x0, 1 - x0) = {min(self.x0, 1.0 - self.x0):g}, got "
+                             f"{initial_window!r}")
         self.conservation = check_bool(conservation, "conservation")
         self.conservation_nodes = check_positive_int(conservation_nodes, "conservation_nodes",
                                                      maximum=100_000)
@@ -535,13 +553,16 @@ class RiemannProblem(ZooProblem):
         points.update({f"boundary_{o}": 200 for o in self.output_names})
         if self.conservation:
             points.update({f"conservation_{k}": 32 for k in CONSERVED})
+        if self.initial_window > 0.0:
+            points.update({f"window_{k}": 16 for k in CONSERVED})
         self.defaults = pinnk.Defaults(width=64, depth=6, activation="tanh", steps=20000, lr=5e-4,
                                        points=points, positive_outputs=(0, 2))
 
     def _names(self) -> list[str]:
         names = ["mass", "momentum", "energy"] + _names(("initial", "boundary"),
                                                          self.output_names)
-        return names + ([f"conservation_{k}" for k in CONSERVED] if self.conservation else [])
+        names += [f"conservation_{k}" for k in CONSERVED] if self.conservation else []
+        return names + ([f"window_{k}" for k in CONSERVED] if self.initial_window > 0.0 else [])
 
     def conservation_targets(self, t: torch.Tensor, quadrature: int = 64) -> torch.Tensor:
         """∫_0^1 U(x, 0) dx + ∫_0^t (F(U(0, s)) − F(U(1, s))) ds at times ``t`` (n,): (n, 3).
@@ -606,7 +627,43 @@ class RiemannProblem(ZooProblem):
         out += _value_terms("boundary", x_bnd, c, self.solution(x_bnd), self.output_names)
         if self.conservation:
             out += self._conservation_terms(c, generator, dtype)
+        if self.initial_window > 0.0:
+            out += self._window_terms(c, generator, dtype)
         return out
+
+    def window_horizon(self) -> float:
+        """τ = δ/(2 s_max): the times t ∈ [0, τ] of the window terms (``initial_window`` δ),
+        with s_max the largest |speed| of the exact solution's outermost waves (a rarefaction's
+        head or a shock), so that every wave stays within half the window."""
+        sv = self.solver
+        left = sv.left_shock_speed if sv.left_shock_speed is not None else sv.left_head_speed
+        right = sv.right_shock_speed if sv.right_shock_speed is not None else sv.right_head_speed
+        return self.initial_window / (2.0 * max(abs(left), abs(right)))
+
+    def window_targets(self, t: torch.Tensor) -> torch.Tensor:
+        """∫ U(x, t) dx over [x0 − δ, x0 + δ] for times 0 <= t <= δ/s_max (no wave has left
+        the window): δ (U_L + U_R) + t (F(U_L) − F(U_R)), exact for the Riemann solution.
+        ``t`` (n,) -> (n, 3) in the dtype and device of ``t``."""
+        g, d = self.gamma, self.initial_window
+        left = torch.tensor(self.left, dtype=torch.float64)
+        right = torch.tensor(self.right, dtype=torch.float64)
+        inside = d * (conserved_1d(left, g) + conserved_1d(right, g))
+        flux = flux_1d(left, g) - flux_1d(right, g)
+        tt = t.detach().cpu().to(torch.float64).reshape(-1, 1)
+        return (inside + tt * flux).to(dtype=t.dtype, device=t.device)
+
+    def _window_terms(self, c: dict, generator, dtype) -> list[pinnk.Term]:
+        m, d = self.conservation_nodes, self.initial_window
+        nodes = self.x0 - d + 2.0 * d * (torch.arange(m, dtype=dtype)
+                                         + torch.rand(m, generator=generator, dtype=dtype)) / m
+        n = max(c[f"window_{k}"] for k in CONSERVED)
+        t = self.window_horizon() * torch.rand(n, generator=generator, dtype=dtype)
+        t[0] = 0.0
+        pts = torch.stack([torch.full_like(t, self.x0), t], dim=1)
+        target = self.window_targets(t)
+        return [pinnk.Term(f"window_{k}", ConservedIntegral(j, nodes, 2.0 * d, self.gamma),
+                           pts[: c[f"window_{k}"]], target[: c[f"window_{k}"], j])
+                for j, k in enumerate(CONSERVED)]
 
     def _with_similarity_points(self, x: torch.Tensor, generator,
                                 gap: float = 0.0) -> torch.Tensor:
@@ -690,7 +747,8 @@ class Sod(RiemannProblem):
 
     Parameters: t_end (default 0.2), time_exponent (default 1), shock_damping (default 0),
     conservation (default False), conservation_nodes (default 128), viscosity (default 0),
-    compression_viscosity (default 0), similarity_fraction (default 0), initial_gap (default 0).
+    compression_viscosity (default 0), similarity_fraction (default 0), initial_gap (default 0),
+    initial_window (default 0).
     """
 
     name = "sod"
@@ -702,9 +760,11 @@ class Sod(RiemannProblem):
     def __init__(self, *, t_end: float = 0.2, time_exponent: float = 1.0, shock_damping: float = 0.0,
                  conservation: bool = False, conservation_nodes: int = 128,
                  viscosity: float = 0.0, compression_viscosity: float = 0.0,
-                 similarity_fraction: float = 0.0, initial_gap: float = 0.0):
+                 similarity_fraction: float = 0.0, initial_gap: float = 0.0,
+                 initial_window: float = 0.0):
         self._preset(t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                     viscosity, compression_viscosity, similarity_fraction, initial_gap)
+                     viscosity, compression_viscosity, similarity_fraction, initial_gap,
+                     initial_window)
 
 
 class Lax(RiemannProblem):
@@ -716,7 +776,8 @@ class Lax(RiemannProblem):
 
     Parameters: t_end (default 0.14), time_exponent (default 1), shock_damping (default 0),
     conservation (default False), conservation_nodes (default 128), viscosity (default 0),
-    compression_viscosity (default 0), similarity_fraction (default 0), initial_gap (default 0).
+    compression_viscosity (default 0), similarity_fraction (default 0), initial_gap (default 0),
+    initial_window (default 0).
     """
 
     name = "lax"
@@ -728,9 +789,11 @@ class Lax(RiemannProblem):
     def __init__(self, *, t_end: float = 0.14, time_exponent: float = 1.0, shock_damping: float = 0.0,
                  conservation: bool = False, conservation_nodes: int = 128,
                  viscosity: float = 0.0, compression_viscosity: float = 0.0,
-                 similarity_fraction: float = 0.0, initial_gap: float = 0.0):
+                 similarity_fraction: float = 0.0, initial_gap: float = 0.0,
+                 initial_window: float = 0.0):
         self._preset(t_end, time_exponent, shock_damping, conservation, conservation_nodes,
-                     viscosity, compression_viscosity, similarity_fraction, initial_gap)
+                     viscosity, compression_viscosity, similarity_fraction, initial_gap,
+                     initial_window)
 
 
 # -------------------------------------------------------------------------- isentropic vortex

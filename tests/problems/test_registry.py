@@ -90,6 +90,13 @@ def test_unknown_parameter_lists_accepted():
      r"initial_gap: expected .* min\(x0, 1 - x0\) = 0.2, got 0.05"),
     ("lax", {"initial_gap": math.nan}, ValueError, r"initial_gap: expected a finite"),
     ("sod", {"initial_gap": "1e-3"}, TypeError, r"initial_gap: expected a real"),
+    ("sod", {"initial_window": -1e-3}, ValueError,
+     r"initial_window: expected a half-width delta >= 0 and at most half of min\(x0, 1 - x0\) = "
+     r"0.5, got -0.001"),
+    ("riemann", {"x0": 0.2, "initial_window": 0.15}, ValueError,
+     r"initial_window: expected .* = 0.2, got 0.15"),
+    ("lax", {"initial_window": math.nan}, ValueError, r"initial_window: expected a finite"),
+    ("sod", {"initial_window": "0.01"}, TypeError, r"initial_window: expected a real"),
     ("convection", {"beta": math.inf}, ValueError, r"beta: expected a finite number"),
     ("convection", {"beta": math.nan}, ValueError, r"beta: expected a finite number"),
     ("convection", {"beta": "30"}, TypeError, r"beta: expected a real number"),

@@ -511,6 +511,76 @@ def test_riemann_initial_gap_conditions_the_initial_points(name, x0, f):
                for u, v in zip(zero.terms(n, gen(), torch.float64), b))
 
 
+@pytest.mark.parametrize("name, x0", [("sod", 0.5), ("lax", 0.5), ("riemann", 0.3)])
+def test_riemann_initial_window_pins_the_jump(name, x0):
+    """initial_window δ: three terms, ∫U dx over [x0 − δ, x0 + δ] at times in [0, τ] (first row
+    t = 0); their labels are the exact integrals (checked by fine quadrature of the exact
+    solution), the exact solution meets them up to the stratified quadrature's error, and the
+    exact solution moved by s misses the mass label by s (ρ_L − ρ_R) at every row — every wave
+    moves with the jump. δ = 0 adds nothing and draws nothing."""
+    kw = {} if name != "riemann" else {"x0": x0, "left": (1.0, 0.75, 1.0),
+                                       "right": (0.125, 0.0, 0.1)}
+    d, m, s = 0.02, 4096, 2e-3
+    problem = problems.get(name, initial_window=d, conservation_nodes=m, **kw)
+    assert problem.params["initial_window"] == d
+    names = problem._names()
+    assert names[-3:] == ["window_mass", "window_momentum", "window_energy"]
+    assert all(problem.defaults.points[k] == 16 for k in names[-3:])
+    terms = {t.name: t for t in problem.terms(None, gen(5), torch.float64)}
+    win = [terms[k] for k in names[-3:]]
+    t = win[0].points[:, 1]
+    tau = problem.window_horizon()
+    sv = problem.solver
+    fastest = max(abs(v) for v in (sv.left_head_speed, sv.left_shock_speed, sv.right_head_speed,
+                                   sv.right_shock_speed) if v is not None)
+    assert tau == pytest.approx(d / (2 * fastest))
+    assert t.shape == (16,) and float(t[0]) == 0.0 and float(t.max()) <= tau
+    assert (t[1:] > 0).all() and all(torch.equal(w.points, win[0].points) for w in win)
+    # labels: the exact integrals of the Riemann solution over the window
+    x = torch.linspace(x0 - d, x0 + d, 400001, dtype=torch.float64)
+    spread = np.zeros(3)
+    for i in (0, 5, 15):
+        pts = torch.stack([x, torch.full_like(x, float(t[i]))], dim=1)
+        u = problems._euler.conserved_1d(problem.solution(pts), problem.gamma).numpy()
+        exact = np.trapezoid(u, x.numpy(), axis=0)
+        got = [float(w.target_values().reshape(-1)[i]) for w in win]
+        np.testing.assert_allclose(got, exact, rtol=0, atol=5e-7)  # trapezoid over jumps
+        spread = np.maximum(spread, u.max(axis=0) - u.min(axis=0))
+    # the exact solution fits them up to the quadrature: a node per cell of width 2δ/m errs by
+    # at most the cell's share of each of the (at most three) jumps in the window
+    for k, w in enumerate(win):
+        assert float(w.residual(problem.solution).abs().max()) <= 3 * (2 * d / m) * spread[k]
+
+    def moved(pts):
+        return problem.solution(pts - torch.tensor([s, 0.0], dtype=pts.dtype))
+
+    mass = win[0].residual(moved).reshape(-1)
+    jump = problem.left[0] - problem.right[0]
+    torch.testing.assert_close(mass, torch.full_like(mass, s * jump), rtol=0, atol=5e-5)
+    # δ = 0: the same terms as without the option, the same random draws
+    plain, zero = problems.get(name, **kw), problems.get(name, initial_window=0.0, **kw)
+    n = {"mass": 20, "initial_rho": 10, "boundary_rho": 4}
+    a, b = plain.terms(n, gen(), torch.float64), zero.terms(n, gen(), torch.float64)
+    assert [u.name for u in a] == [u.name for u in b]
+    assert all(torch.equal(u.points, v.points) for u, v in zip(a, b))
+
+
+def test_window_kernel_matches_the_oracle():
+    from oracle import jacobian_oracle, rel_err
+
+    problem = problems.get("sod", initial_window=0.01, conservation_nodes=16, viscosity=1e-3)
+    terms = {t.name: t for t in problem.terms(6, gen(4), torch.float64)}
+    pair = [terms["window_energy"], terms["mass"], terms["window_mass"]]
+    torch.manual_seed(0)
+    model = pinnk.MLP(2, 3, width=12, depth=2,
+                       output_transform=pinnk.Positive((0, 2))).double()
+    J = [jacobian_oracle(lambda t=t: t.residual(model), model) for t in pair]
+    K = pinnk.ntk(model, pair)
+    for i in range(3):
+        for j in range(3):
+            assert rel_err(K.block(i, j), J[i] @ J[j].T) < 1e-10
+
+
 def test_riemann_residuals_vanish_on_constant_states():
     problem = problems.get("sod")
     const = torch.tensor([0.7, 0.3, 1.9], dtype=torch.float64)
