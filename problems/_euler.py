@@ -295,7 +295,8 @@ def flux_1d(y: torch.Tensor, gamma: float) -> torch.Tensor:
 
 
 class ConservedIntegral(pinnk.ops.Operator):
-    """The integral of one conserved variable over the tube at time t: a nonlocal label.
+    """The integral of one conserved variable over [a, b] (the tube, or a window of it) at
+    time t: a nonlocal label.
 
     For a row (x, t) of the points (x is ignored) it returns
 
