@@ -96,6 +96,14 @@ def test_gn_kernel_benchmark_runs(capsys):
     assert torch.equal(shared[0].points, shared[1].points)
     assert gn_kernel.main(["--width", "0"]) == 2
     assert "--width and --repeats must be positive" in capsys.readouterr().err
+    r = gn_kernel.run(width=3, repeats=1, initial_window=0.01)
+    assert r["n"] == 3825 + 3 * 16 and r["initial_window"] == 0.01
+    _, terms = gn_kernel.setup(3, initial_window=0.01)
+    assert [t.name for t in terms[-3:]] == ["window_mass", "window_momentum", "window_energy"]
+    assert gn_kernel.main(["--width", "3", "--repeats", "1", "--initial-window", "0.01"]) == 0
+    assert "window terms of half-width 0.01" in capsys.readouterr().out
+    assert gn_kernel.main(["--initial-window", "0.4"]) == 2
+    assert "error: --initial-window: initial_window: expected" in capsys.readouterr().err
 
 
 def test_accuracy_continuation_target_measures_the_regularisation(tmp_path):
