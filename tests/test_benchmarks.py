@@ -1,6 +1,7 @@
 """The benchmark scripts run end to end (tiny sizes; the figures themselves are not asserted)."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -343,6 +344,14 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
         tube_regions.main(["sod", "--smear", "1e-3", "--fresh", "40"])
     assert "--fresh: expected a positive number of points and run folders" in \
         capsys.readouterr().err
+    # tube_regions --jump: the offset of the run's initial jump, as jump_offset gives it
+    assert tube_regions.main(["sod", str(more), "--jump", "0.02"]) == 0
+    want = tube_regions.jump_offset(prob, model, 0.02)
+    assert f"| {more} | {want['rho']:+.2e} | {want['p']:+.2e} |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        tube_regions.main(["sod", "--smear", "1e-3", "--jump"])
+    assert "--jump: expected a half-width 0 < D <= 0.25 and run folders" in \
+        capsys.readouterr().err
 
 
 def test_accuracy_marched_target_measures_the_composite(tmp_path):
@@ -477,6 +486,37 @@ def test_tube_regions_split_the_whole_grid_error_by_front(capsys):
     out = capsys.readouterr().out
     first = accuracy.scheme_metrics(sod)[0]["grid_error"]
     assert f"| HLLE, first order, 1000 cells | {first:.2e} | 0.0e+00 |" in out
+
+
+@pytest.mark.parametrize("name", ["sod", "lax"])
+def test_jump_offset_finds_a_moved_jump(name):
+    """jump_offset: the exact solution moved by s at t = 0 gives s (up to the trapezoid rule's
+    node spacing), for ρ and p alike; a smooth jump centred at x0 + s (tanh profile, symmetric)
+    gives s as well; equal states give NaN."""
+    import problems
+    from solvers.benchmarks import tube_regions
+
+    prob = problems.get(name)
+    for s in (-1.5e-3, 0.0, 7e-4):
+        def moved(x, s=s):
+            return prob.solution(x - torch.tensor([s, 0.0], dtype=x.dtype))
+
+        got = tube_regions.jump_offset(prob, moved)
+        assert got["rho"] == pytest.approx(s, abs=2e-6) and got["p"] == pytest.approx(s, abs=2e-6)
+
+        def smooth(x, s=s):
+            w = 0.5 * (1 - torch.tanh((x[:, :1] - prob.x0 - s) / 3e-4))
+            left = torch.tensor(prob.left, dtype=x.dtype)
+            right = torch.tensor(prob.right, dtype=x.dtype)
+            return right + w * (left - right)
+
+        got = tube_regions.jump_offset(prob, smooth, 0.005)
+        assert got["rho"] == pytest.approx(s, abs=1e-8) and got["p"] == pytest.approx(s, abs=1e-8)
+    flat = problems.get("riemann", left=(1.0, 0.0, 1.0), right=(1.0, 0.0, 0.1))
+    got = tube_regions.jump_offset(flat, flat.solution)
+    assert math.isnan(got["rho"]) and got["p"] == pytest.approx(0.0, abs=2e-6)
+    with pytest.raises(ValueError, match="half_width: expected 0 < D <= min"):
+        tube_regions.jump_offset(prob, prob.solution, 0.6)
 
 
 def test_smeared_exact_solution_is_a_gaussian_average_in_x(capsys):

@@ -1,7 +1,7 @@
 """Where a shock tube's error sits: the whole-grid ρ error split by the waves of the solution.
 
     python -m solvers.benchmarks.tube_regions PROBLEM [RUN ...] [--viscosity NU ...] [--schemes]
-        [--smear W ...] [--start T] [--band 0.02] [--fresh N]
+        [--smear W ...] [--start T] [--band 0.02] [--fresh N] [--jump [D]]
 
 The relative L2 error of ρ over the trainer's 101 × 101 (x, t) evaluation grid (the accuracy
 rows' “whole grid” measure), ‖e‖₂ / ‖ρ‖₂, written as the root sum of squares of its parts:
@@ -28,6 +28,12 @@ weights 1) with the same loss on N fresh points per term drawn from the run's ow
 config's parameters: the same distribution, similarity points and gap included; a fixed
 seed) — also over the fresh points with t > T (``--start``) and as the median point's r²/2:
 how far the fit of the points carries between them, and where it does not.
+
+With ``--jump D`` a third table gives, for each RUN, where its initial jump lies: the offset s
+for which a sharp jump at x0 + s holds the network's mass (and, for p, its integral) over
+[x0 − D, x0 + D] at t = 0, s = (∫ w(x, 0) dx − D (w_L + w_R)) / (w_L − w_R) (trapezoid rule on
+20001 nodes; D = 0.01 by default). Every wave of a Riemann solution starts at the jump, so an
+offset there moves them all (the tubes' ``initial_window`` terms hold it at 0).
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ from scipy.special import ndtr
 
 from . import accuracy
 
-__all__ = ["front_regions", "error_by_region", "smeared_exact", "own_and_fresh_losses"]
+__all__ = ["front_regions", "error_by_region", "smeared_exact", "own_and_fresh_losses",
+           "jump_offset"]
 
 
 def front_regions(problem, grid: torch.Tensor, band: float = 0.02,
@@ -135,6 +142,28 @@ def _network_on_grid(problem, run: Path, grid: torch.Tensor) -> np.ndarray:
         return model(grid.to(torch.float64))[:, problem.output_names.index("rho")].numpy()
 
 
+def jump_offset(problem, model, half_width: float = 0.01, nodes: int = 20001) -> dict:
+    """Where a network's initial jump lies: for ``"rho"`` and ``"p"`` the offset s of the sharp
+    jump at x0 + s with the same integral of that output over [x0 − D, x0 + D] at t = 0
+    (D = ``half_width``), s = (∫ w(x, 0) dx − D (w_L + w_R)) / (w_L − w_R), by the trapezoid
+    rule on ``nodes`` nodes in float64; NaN where the two states are equal. ``model`` maps
+    (n, 2) points (x, t) to (n, 3) outputs (ρ, u, p)."""
+    if not 0 < half_width <= min(problem.x0, 1.0 - problem.x0):
+        raise ValueError(f"half_width: expected 0 < D <= min(x0, 1 - x0), got {half_width!r}")
+    x = torch.linspace(problem.x0 - half_width, problem.x0 + half_width, nodes,
+                       dtype=torch.float64)
+    with torch.no_grad():
+        w = model(torch.stack([x, torch.zeros_like(x)], dim=1)).to(torch.float64).numpy()
+    out = {}
+    for name in ("rho", "p"):
+        k = problem.output_names.index(name)
+        left, right = problem.left[k], problem.right[k]
+        integral = float(np.trapezoid(w[:, k], x.numpy()))
+        out[name] = ((integral - half_width * (left + right)) / (left - right)
+                     if left != right else math.nan)
+    return out
+
+
 def own_and_fresh_losses(run: Path, n: int, seed: int = 1234, start: float = 0.0) -> dict:
     """The losses ‖r‖²/(2n) (``Term.loss``) of a run folder's final network (float64), each a
     dict term name -> value: ``"own"`` at the checkpoint's points; ``"fresh"`` at ``n`` fresh
@@ -184,6 +213,9 @@ def main(argv=None) -> int:
                     help="half-width in x of a front's region (default 0.02)")
     ap.add_argument("--fresh", type=int, default=0, metavar="N",
                     help="the runs' losses on N fresh points per term beside their own points")
+    ap.add_argument("--jump", type=float, nargs="?", const=0.01, default=None, metavar="D",
+                    help="the offset of each run's initial jump, from its integrals over "
+                         "[x0 - D, x0 + D] at t = 0 (D default 0.01)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     a = ap.parse_args(argv)
     import problems
@@ -204,6 +236,8 @@ def main(argv=None) -> int:
     if a.fresh < 0 or (a.fresh and not a.runs):
         ap.error(f"--fresh: expected a positive number of points and run folders, got "
                  f"{a.fresh!r}")
+    if a.jump is not None and not (0 < a.jump <= 0.25 and a.runs):
+        ap.error(f"--jump: expected a half-width 0 < D <= 0.25 and run folders, got {a.jump!r}")
     if not (a.runs or a.viscosity or a.schemes or a.smear):
         ap.error("nothing to measure: give run folders, --viscosity, --schemes or --smear")
     torch.set_num_threads(a.threads)
@@ -250,13 +284,22 @@ def main(argv=None) -> int:
             except ValueError as exc:
                 ap.error(str(exc))
             own, fresh = got["own"], got["fresh"]
-            res = [k for k in own if not k.startswith(("initial", "boundary"))]
+            res = [k for k in own
+                   if not k.startswith(("initial", "boundary", "window", "conservation"))]
             ini = [k for k in own if k.startswith("initial")]
             parts = [f"{sum(own[k] for k in keys):.1e} / {sum(fresh[k] for k in keys):.1e}"
                      for keys in (res, ini)]
             print(f"| {run} | {sum(own.values()):.2e} | {sum(fresh.values()):.2e} | "
                   f"{sum(got['after'].values()):.2e} | {max(got['median'].values()):.1e} | "
                   + " | ".join(parts) + " |")
+    if a.jump is not None:
+        print(f"\nthe initial jump's offset from x0, from the integrals over [x0 - {a.jump:g}, "
+              f"x0 + {a.jump:g}] at t = 0")
+        print("| run | offset from ρ | offset from p |")
+        print("|---|---|---|")
+        for run in a.runs:
+            got = jump_offset(problem, _final_network(problem, run)[0], a.jump)
+            print(f"| {run} | {got['rho']:+.2e} | {got['p']:+.2e} |")
     return 0
 
 
