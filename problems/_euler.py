@@ -471,7 +471,7 @@ class RiemannProblem(ZooProblem):
             δ (U_L + U_R) + t (F(U_L) − F(U_R)) (:meth:`window_targets`: before any wave leaves
             the window only its ends' fluxes change it). The initial points fix the states on
             either side; these terms fix where the jump between them lies: a network whose
-            jump sits at x0 + s has the window's mass off by s (ρ_R − ρ_L), and every wave that
+            jump sits at x0 + s has the window's mass off by s (ρ_L − ρ_R), and every wave that
             starts there is off by s as well. With an ``initial_gap`` nothing else holds the
             jump inside the gap.
 
