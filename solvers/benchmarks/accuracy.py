@@ -498,7 +498,8 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   (1.67e-2, 1.61e-2, 1.65e-2; shock off by 0.0017, 0.0012, 0.0002) — with 1.5 times the points
   of sod-gn-rad, which met it for two seeds of three. Every stage fits its points to round-off,
   so what decides the error is how densely the points cover the layers. The whole-grid bound
-  (8.6e-3) is missed by every row (1.5e-2–2.4e-2): the regularisation alone, at ν = 3e-4,
+  (8.6e-3) is missed by these rows (1.5e-2–2.4e-2; met at last by sod-gn-rad-dense-window,
+  below): the regularisation alone, at ν = 3e-4,
   already has 1.28e-2 there. Lower ν does not get there either (sod-gn-rad-dense-fine, two more
   stages to ν = 1e-4): the regularisation itself reaches 8.5e-3 over the grid at 1e-4, just
   under the bound, while the network stops following it — over the grid 1.51e-2, 1.46e-2,
@@ -530,7 +531,18 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   the grid (t > 0: 1.21e-2), ρ(x, 0.2) 1.27e-2 with the shock 0.0018 off (seed 1: 1.34e-2,
   t > 0 1.13e-2, 1.29e-2 and 0.0023, where the compression row's seed 1 had 1.87e-2); the
   t = 0 row's part is 9.0e-3 (seed 1: 7.4e-3), at the grid point (0.5, 0), where the network,
-  free in the gap, is inside its jump while the exact ρ takes the right state.
+  free in the gap, is inside its jump while the exact ρ takes the right state. Where that jump
+  lies decides much: the networks put it 0.7e-3–1.6e-3 left of x0 (`tube_regions ... --jump`),
+  and every wave with it. The tubes' window terms (`initial_window`: the integrals of ρ, ρu, E
+  over [x0 − δ, x0 + δ] before the waves leave it) hold it; one more stage at ν = 2.5e-5 from
+  the best earlier network (9.07e-3) ended under the bound in three sampling seeds of three
+  with them (7.91e-3, 7.54e-3, 7.95e-3 over the grid) and in none without (8.69e-3, 1.04e-2,
+  9.29e-3) — [guide](../guide/train.md), “Where the initial jump lies”. From scratch with them
+  (sod-gn-rad-dense-window: the gap row with δ = 0.01, a gap of 1e-3 and one more stage,
+  2.5e-5; one seed): 8.16e-3 over the grid (t > 0: 7.95e-3), ρ(x, 0.2) 1.15e-2 with the shock
+  0.0027 off — both sod bounds met; after the stages at 7.5e-5, 5e-5, 3.5e-5, 2.5e-5 it had
+  9.90e-3, 8.40e-3, 9.72e-3, 8.16e-3, its jump within 3.3e-4 of x0 at each
+  (`tube_regions sod RUN/stage-8 ... RUN/stage-11 --start 0.01 --jump`).
 * lax (reported, no bound): sod-gn-rad-dense's configuration (RAD points, N = 3825, ν down to
   3e-4; lax-gn-rad-dense) took ρ(x, 0.14) from 0.146 (lax-gn) to 8.6e-2 with the shock 0.0009
   off, and the whole grid from 0.14 to 8.2e-2; the regularisation alone at 3e-4 has 7.5e-2 and
