@@ -317,6 +317,7 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
     own, fresh = got["own"], got["fresh"]
     names = [u.name for u in problems.get("sod").terms(2)]
     assert list(own) == names and list(fresh) == names
+    assert got["residual"] == ["mass", "momentum", "energy"]
     # the labels stored with the points are the exact solution there (read in term order)
     ck = read_checkpoint(more / "checkpoint.pt", "run")
     prob = problems.get("sod", **cfg["problem"]["params"])

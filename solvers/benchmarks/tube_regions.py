@@ -135,9 +135,8 @@ def _final_network(problem, run: Path) -> tuple:
     return load_network(problem, mlp_shape(ck["model"]), torch.float64, run, str(run)), ck
 
 
-def _network_on_grid(problem, run: Path, grid: torch.Tensor) -> np.ndarray:
-    """ρ of the final network of a run folder at the grid's points."""
-    model, _ = _final_network(problem, run)
+def _rho_on_grid(problem, model, grid: torch.Tensor) -> np.ndarray:
+    """ρ of a network at the grid's points."""
     with torch.no_grad():
         return model(grid.to(torch.float64))[:, problem.output_names.index("rho")].numpy()
 
@@ -169,8 +168,8 @@ def own_and_fresh_losses(run: Path, n: int, seed: int = 1234, start: float = 0.0
     dict term name -> value: ``"own"`` at the checkpoint's points; ``"fresh"`` at ``n`` fresh
     points per term drawn by the run's problem (``config.json``'s name and parameters) from a
     generator seeded with ``seed``; ``"after"`` the same at those of the fresh points with
-    t > ``start`` only (mean over them); ``"median"`` the median of r²/2 over the fresh points.
-    Raises ValueError if the checkpoint's point sets do not match the problem's terms."""
+    t > ``start`` only (mean over them); ``"median"`` the median of r²/2 over the fresh points;
+    ``"residual"`` the names of the PDE residual terms (``Term.is_residual``). Raises ValueError if the checkpoint's point sets do not match the problem's terms."""
     import json
 
     import problems
@@ -183,7 +182,8 @@ def own_and_fresh_losses(run: Path, n: int, seed: int = 1234, start: float = 0.0
     if len(ck["points"]) != len(templates):
         raise ValueError(f"runs: {run} holds {len(ck['points'])} point sets, its problem has "
                          f"{len(templates)} terms")
-    out: dict = {"own": {}, "fresh": {}, "after": {}, "median": {}}
+    out: dict = {"own": {}, "fresh": {}, "after": {}, "median": {},
+                 "residual": [t.name for t in templates if t.is_residual]}
     for term in terms_at(templates, ck["points"], ck["targets"]):
         out["own"][term.name] = float(term.to(dtype=torch.float64).loss(model).detach())
     time_index = problem.time_index
@@ -244,9 +244,8 @@ def main(argv=None) -> int:
     problem = problems.get(a.problem)
     grid, ref = accuracy._grid_reference(problem, "rho")
     labels, order = front_regions(problem, grid, a.band, a.start)
-    rows = []
-    for run in a.runs:
-        rows.append((str(run), _network_on_grid(problem, run, grid)))
+    models = [_final_network(problem, run)[0] for run in a.runs]
+    rows = [(str(run), _rho_on_grid(problem, model, grid)) for run, model in zip(a.runs, models)]
     for nu in a.viscosity:
         viscous = problems.get(a.problem, viscosity=nu)
         cells = accuracy.regularisation_cells(viscous, nu)
@@ -284,8 +283,7 @@ def main(argv=None) -> int:
             except ValueError as exc:
                 ap.error(str(exc))
             own, fresh = got["own"], got["fresh"]
-            res = [k for k in own
-                   if not k.startswith(("initial", "boundary", "window", "conservation"))]
+            res = got["residual"]
             ini = [k for k in own if k.startswith("initial")]
             parts = [f"{sum(own[k] for k in keys):.1e} / {sum(fresh[k] for k in keys):.1e}"
                      for keys in (res, ini)]
@@ -297,8 +295,8 @@ def main(argv=None) -> int:
               f"x0 + {a.jump:g}] at t = 0")
         print("| run | offset from ρ | offset from p |")
         print("|---|---|---|")
-        for run in a.runs:
-            got = jump_offset(problem, _final_network(problem, run)[0], a.jump)
+        for run, model in zip(a.runs, models):
+            got = jump_offset(problem, model, a.jump)
             print(f"| {run} | {got['rho']:+.2e} | {got['p']:+.2e} |")
     return 0
 
