@@ -588,17 +588,29 @@ class RiemannProblem(ZooProblem):
         out = initial + ((flux[0] - flux[1]) * w[..., None]).sum(dim=1)
         return out.to(dtype=t.dtype, device=t.device)
 
-    def _conservation_terms(self, c: dict, generator, dtype) -> list[pinnk.Term]:
+    def _integral_terms(self, prefix: str, c: dict, generator, dtype, *, lo: float,
+                        length: float, horizon: float, targets, x: float,
+                        start_at_zero: bool = False) -> list[pinnk.Term]:
+        """The terms "{prefix}_mass", "_momentum", "_energy": :class:`ConservedIntegral` over
+        [lo, lo + length] on ``conservation_nodes`` stratified nodes (drawn first), at times
+        uniform in [0, horizon] (the first at 0 with ``start_at_zero``), rows (x, t), labels
+        ``targets(t)`` (n, 3)."""
         m = self.conservation_nodes
-        cells = torch.arange(m, dtype=dtype)
-        nodes = (cells + torch.rand(m, generator=generator, dtype=dtype)) / m
-        n = max(c[f"conservation_{k}"] for k in CONSERVED)
-        t = self.t_end * torch.rand(n, generator=generator, dtype=dtype)
-        pts = torch.stack([torch.zeros_like(t), t], dim=1)
-        target = self.conservation_targets(t)
-        return [pinnk.Term(f"conservation_{k}", ConservedIntegral(j, nodes, 1.0, self.gamma),
-                           pts[: c[f"conservation_{k}"]], target[: c[f"conservation_{k}"], j])
+        nodes = lo + length * (torch.arange(m, dtype=dtype)
+                               + torch.rand(m, generator=generator, dtype=dtype)) / m
+        n = max(c[f"{prefix}_{k}"] for k in CONSERVED)
+        t = horizon * torch.rand(n, generator=generator, dtype=dtype)
+        if start_at_zero:
+            t[0] = 0.0
+        pts = torch.stack([torch.full_like(t, x), t], dim=1)
+        target = targets(t)
+        return [pinnk.Term(f"{prefix}_{k}", ConservedIntegral(j, nodes, length, self.gamma),
+                           pts[: c[f"{prefix}_{k}"]], target[: c[f"{prefix}_{k}"], j])
                 for j, k in enumerate(CONSERVED)]
+
+    def _conservation_terms(self, c: dict, generator, dtype) -> list[pinnk.Term]:
+        return self._integral_terms("conservation", c, generator, dtype, lo=0.0, length=1.0,
+                                    horizon=self.t_end, targets=self.conservation_targets, x=0.0)
 
     def terms(self, n=None, generator=None, dtype=None) -> list[pinnk.Term]:
         dtype = self._dtype(dtype)
@@ -654,17 +666,10 @@ class RiemannProblem(ZooProblem):
         return (inside + tt * flux).to(dtype=t.dtype, device=t.device)
 
     def _window_terms(self, c: dict, generator, dtype) -> list[pinnk.Term]:
-        m, d = self.conservation_nodes, self.initial_window
-        nodes = self.x0 - d + 2.0 * d * (torch.arange(m, dtype=dtype)
-                                         + torch.rand(m, generator=generator, dtype=dtype)) / m
-        n = max(c[f"window_{k}"] for k in CONSERVED)
-        t = self.window_horizon() * torch.rand(n, generator=generator, dtype=dtype)
-        t[0] = 0.0
-        pts = torch.stack([torch.full_like(t, self.x0), t], dim=1)
-        target = self.window_targets(t)
-        return [pinnk.Term(f"window_{k}", ConservedIntegral(j, nodes, 2.0 * d, self.gamma),
-                           pts[: c[f"window_{k}"]], target[: c[f"window_{k}"], j])
-                for j, k in enumerate(CONSERVED)]
+        d = self.initial_window
+        return self._integral_terms("window", c, generator, dtype, lo=self.x0 - d,
+                                    length=2.0 * d, horizon=self.window_horizon(),
+                                    targets=self.window_targets, x=self.x0, start_at_zero=True)
 
     def _with_similarity_points(self, x: torch.Tensor, generator,
                                 gap: float = 0.0) -> torch.Tensor:
