@@ -60,7 +60,9 @@ class JacobianFeatures:
         return self.J
 
     def gram(self, other) -> torch.Tensor:
-        return self.J @ other.rows().T
+        if isinstance(other, StructuredFeatures):
+            return other.times(self.J).T
+        return self.J @ other.J.T
 
     def cross_diag(self, other) -> torch.Tensor:
         return (self.J * other.rows()).sum(-1)
@@ -210,7 +212,7 @@ class Kernel:
             return fa.gram(fb)
         if isinstance(fa, JacobianFeatures):
             return fa.gram(fb)
-        return fa.rows() @ fb.rows().T
+        return fa.times(fb.J)  # a structured chunk against Jacobian rows
 
     def _compute(self, pairs, into: tuple | None = None) -> None:
         """Compute the blocks (i, j) of ``pairs`` that are not cached yet.

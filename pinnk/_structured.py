@@ -574,6 +574,29 @@ class StructuredFeatures:
                                torch.zeros(self.n, la.w_out, dtype=self.dtype, device=self.device))
         return torch.cat(w_parts + b_parts, dim=1)
 
+    def times(self, M: torch.Tensor) -> torch.Tensor:
+        """J Mᵀ for materialised rows M (m, P) in :meth:`rows`' parameter order, shape (n, m).
+
+        Layer by layer (each layer's rows formed once and kept, never concatenated into the
+        (n, P) rows): the cross block of this term with a term on the Jacobian path."""
+        out = torch.zeros(self.n, M.shape[0], dtype=self.dtype, device=self.device)
+        col = 0
+        for la in self.layers:
+            if la.train_w:
+                k = la.w_out * la.w_in
+                if la.As is not None:
+                    out.addmm_(la.materialized(), M[:, col:col + k].T)
+                col += k
+        for la in self.layers:
+            if la.train_b:
+                if la.A0 is not None:
+                    out.addmm_(la.A0, M[:, col:col + la.w_out].T, alpha=la.cb)
+                col += la.w_out
+        if col != M.shape[1]:
+            raise ValueError(f"M: expected {col} columns (one per trainable parameter), got "
+                             f"{M.shape[1]}")
+        return out
+
     # -- kernels ----------------------------------------------------------------------------------
     def gram(self, other: "StructuredFeatures") -> torch.Tensor:
         """Θ between the two chunks, shape (self.n, other.n)."""

@@ -251,6 +251,27 @@ def test_mixed_structured_and_jacobian_blocks():
             assert rel_err(K.block(i, j), Js[i] @ Js[j].T) <= TOL
 
 
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_mixed_blocks_with_frozen_parameters(chunk_size):
+    """The cross blocks of structured and Jacobian terms (the structured rows contracted layer by
+    layer with the Jacobian rows) when some weights and biases are frozen, in chunks too."""
+    g = torch.Generator().manual_seed(7)
+    model = pinnk.MLP(2, 1, [9, 7], activation="tanh", generator=g, dtype=torch.float64)
+    model.weights[1].requires_grad_(False)
+    model.biases[0].requires_grad_(False)
+    names = ["dir2_field", "burgers", "value"]
+    xs = [_points(5, seed=10 + k) for k in range(3)]
+    terms = [pinnk.Term(nm, CASES[nm][0], x) for nm, x in zip(names, xs)]
+    terms[1] = pinnk.Term("burgers", _Opaque(CASES["burgers"][0]), xs[1])
+    K = pinnk.ntk(model, terms, "auto", chunk_size=chunk_size)
+    assert K.implementations == ["structured", "jacobian", "structured"]
+    Js = _oracle_kernel(model, [CASES[nm] for nm in names], xs)
+    for i in range(3):
+        for j in range(3):
+            assert rel_err(K.block(i, j), Js[i] @ Js[j].T) <= TOL, (names[i], names[j])
+    assert rel_err(K.matrix(), torch.cat(Js) @ torch.cat(Js).T) <= TOL
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     model = MODELS["mlp-tanh-ntk"]

@@ -184,3 +184,19 @@ def test_frozen_parameters_and_chunks():
     for kw in ({}, {"chunk_size": 3}, {"chunk_size": 2, "max_memory": 20_000}):
         K = pinnk.ntk(model, terms, "structured", **kw)
         assert rel_err(K.matrix(), J @ J.T) <= TOL, kw
+
+
+def test_times_contracts_the_rows_layer_by_layer():
+    """StructuredFeatures.times(M) is J Mᵀ without the concatenated rows; a wrong width raises."""
+    from pinnk._structured import structured_features
+
+    g = torch.Generator().manual_seed(3)
+    model = pinnk.MLP(2, 2, [6, 5], activation="tanh", generator=g, dtype=torch.float64)
+    model.biases[1].requires_grad_(False)
+    x = torch.rand(7, 2, generator=g, dtype=torch.float64)
+    f = structured_features(model, ops.laplacian(component=1), x)
+    J = f.rows()
+    M = torch.randn(4, J.shape[1], generator=g, dtype=torch.float64)
+    assert rel_err(f.times(M), J @ M.T) <= 1e-13
+    with pytest.raises(ValueError, match=f"M: expected {J.shape[1]} columns"):
+        f.times(M[:, 1:])
