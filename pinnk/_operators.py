@@ -303,13 +303,16 @@ class Operator:
     def parts(self, x: torch.Tensor) -> list | None:
         """For an operator that combines other operators evaluated at other points — D f(x) =
         Σ_k c_k (D_k f)(y_k(x)), e.g. a periodicity defect f(x) − f(x + P e_k) — the list of
-        (c_k, D_k, y_k) with y_k (n, d); None otherwise. The structured kernel path reads it
-        (the kernel of such a term is the same combination of the parts' features). An
-        operator that defines it also lists the D_k in :meth:`inner_operators`."""
+        (c_k, D_k, y_k) with c_k a float and y_k (n, d), one row per point x; None otherwise.
+        The structured kernel path reads it (the kernel of such a term is the same combination
+        of the parts' features; parts that share one operator object D_k are computed in one
+        pass over all their points, so a quadrature of many nodes stays cheap). An operator
+        that defines it also lists the D_k in :meth:`inner_operators`, one per part."""
         return None
 
     def inner_operators(self) -> list:
-        """The operators D_k that :meth:`parts` combines (empty for other operators)."""
+        """The operators D_k that :meth:`parts` combines, one per part (empty for other
+        operators)."""
         return []
 
     def __call__(self, model: Callable, x: torch.Tensor) -> torch.Tensor:

@@ -528,6 +528,10 @@ class StructuredFeatures:
         if not (la.train_w and la.As is not None and lb.As is not None):
             return None
         Aa, Ha, Ab, Hb = self.As[l], self.Hs[l], other.As[l], other.Hs[l]
+        if _HADAMARD * len(Aa) * len(Ab) > la.w_out * (la.w_in + 1):
+            # so many stream pairs (a quadrature's parts) that accumulating them alone costs
+            # more than the layer's rows: materialised, without listing the pairs
+            return None
         out = []
         for s in range(len(Aa)):
             for t in range(s if same else 0, len(Ab)):
@@ -892,25 +896,71 @@ def _combine(pieces: list) -> torch.Tensor:
     return acc
 
 
-def _combined_features(model: MLP, parts: list, n: int, dtype, device) -> StructuredFeatures:
-    """The features of Σ_k c_k (D_k f)(y_k): each part's streams, its adjoints scaled by c_k."""
-    feats = [(float(c), structured_features(model, op, y.to(dtype=dtype, device=device)))
-             for c, op, y in parts]
-    layers = []
+def _rows(f: StructuredFeatures, sl: slice) -> list:
+    """The layers of features ``f`` restricted to the points ``sl`` (views, no copies)."""
+    return [_Layer(None if la.As is None else [a[sl] for a in la.As],
+                   None if la.Hs is None else [h[sl] for h in la.Hs],
+                   None if la.A0 is None else la.A0[sl], la.cw, la.cb, la.train_w, la.train_b,
+                   la.w_out, la.w_in) for la in f.layers]
+
+
+def _parts_layers(model: MLP, combined: dict, n: int, dtype, device) -> dict:
+    """Per combined operator k, the layers of each of its parts (c_k, D_k, y_k).
+
+    Parts are batched: the points of all parts with the same operator D are one batch, and the
+    batches at equal points (the parts of several operators on the same nodes, such as the
+    integrals of several conserved variables) share one forward pass — so an operator with
+    hundreds of parts (a quadrature) costs one structured pass over all its nodes."""
+    runs = []  # (k, D, part indices, stacked points)
+    for k, parts in combined.items():
+        by_op: dict = {}
+        for q, (_, op, _) in enumerate(parts):
+            by_op.setdefault(id(op), (op, []))[1].append(q)
+        for op, qs in by_op.values():
+            for q in qs:
+                if tuple(parts[q][2].shape) != (n, parts[q][2].shape[-1]):
+                    raise ValueError(f"operator: a part ({op!r}) has points of shape "
+                                     f"{tuple(parts[q][2].shape)}; expected one row per point "
+                                     f"of the term ({n} rows)")
+            y = torch.cat([parts[q][2] for q in qs]).to(dtype=dtype, device=device)
+            runs.append((k, op, qs, y))
+    batches: list = []  # (stacked points, [run indices])
+    for r, (_, _, _, y) in enumerate(runs):
+        for yb, members in batches:
+            if yb.shape == y.shape and torch.equal(yb, y):
+                members.append(r)
+                break
+        else:
+            batches.append((y, [r]))
+    out = {k: [None] * len(parts) for k, parts in combined.items()}
+    for y, members in batches:
+        feats = structured_features_group(model, [runs[r][1] for r in members], y)
+        for r, f in zip(members, feats):
+            k, _, qs, _ = runs[r]
+            for j, q in enumerate(qs):
+                out[k][q] = _rows(f, slice(j * n, (j + 1) * n))
+    return out
+
+
+def _combined_features(model: MLP, parts: list, layers: list, n: int, dtype,
+                       device) -> StructuredFeatures:
+    """The features of Σ_k c_k (D_k f)(y_k): each part's streams (``layers[k]``, the layers of
+    part k), its adjoints scaled by c_k."""
+    out = []
     for l in range(len(model.weights)):
         As, Hs, A0 = [], [], None
-        for c, f in feats:
-            la = f.layers[l]
+        for (c, _, _), part in zip(parts, layers):
+            c, la = float(c), part[l]
             if la.As is not None:
                 As += [a if c == 1.0 else c * a for a in la.As]
                 Hs += list(la.Hs)
             if la.A0 is not None:
                 a0 = la.A0 if c == 1.0 else c * la.A0
                 A0 = a0 if A0 is None else A0 + a0
-        la = feats[0][1].layers[l]
-        layers.append(_Layer(As or None, Hs or None, A0, la.cw, la.cb, la.train_w, la.train_b,
-                             la.w_out, la.w_in))
-    return StructuredFeatures(layers, n, dtype, device)
+        la = layers[0][l]
+        out.append(_Layer(As or None, Hs or None, A0, la.cw, la.cb, la.train_w, la.train_b,
+                          la.w_out, la.w_in))
+    return StructuredFeatures(out, n, dtype, device)
 
 
 def structured_features_group(model: MLP, ops: list, x: torch.Tensor) -> list:
@@ -930,8 +980,9 @@ def structured_features_group(model: MLP, ops: list, x: torch.Tensor) -> list:
         for k, f in zip(local, structured_features_group(model, [ops[k] for k in local], x)
                         if local else []):
             out[k] = f
+        layers = _parts_layers(model, combined, n, x.dtype, x.device)
         for k, parts in combined.items():
-            out[k] = _combined_features(model, parts, n, x.dtype, x.device)
+            out[k] = _combined_features(model, parts, layers[k], n, x.dtype, x.device)
         return out
     plan, U = jet_plan([tup for op in ops for tup in op.derivative_keys(d)], x)
     fam = plan.family

@@ -205,7 +205,7 @@ class Periodic(ops.Operator):
         return [(1.0, self.inner, x), (-1.0, self.inner, x + self._shift(x))]
 
     def inner_operators(self) -> list:
-        return [self.inner]
+        return [self.inner, self.inner]
 
     def __repr__(self) -> str:
         return f"Periodic[{self.inner!r}](x{self.dim} | x{self.dim} + {self.period:g})"

@@ -294,6 +294,17 @@ def flux_1d(y: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.stack([rho * u, rho * u * u + p, u * (e + p)], dim=-1)
 
 
+def _conserved_operator(component: int, gamma: float) -> pinnk.ops.Operator:
+    """U_k of the outputs' values as a pinnk operator: ρ, ρu or p/(γ−1) + ρu²/2."""
+    rho, u, p = (pinnk.ops.value(c) for c in range(3))
+    if component == 0:
+        return rho
+    if component == 1:
+        return pinnk.ops.residual(lambda x, rho, u: rho * u, rho=rho, u=u, label="rho*u")
+    return pinnk.ops.residual(lambda x, rho, u, p: p / (gamma - 1.0) + 0.5 * rho * u * u,
+                              rho=rho, u=u, p=p, label="E")
+
+
 class ConservedIntegral(pinnk.ops.Operator):
     """The integral of one conserved variable over [a, b] (the tube, or a window of it) at
     time t: a nonlocal label.
@@ -318,10 +329,22 @@ class ConservedIntegral(pinnk.ops.Operator):
         self.nodes = nodes
         self.length = float(length)
         self.gamma = float(gamma)
+        self._local = _conserved_operator(self.component, self.gamma)
 
     @property
     def order(self) -> int:
         return 0
+
+    def parts(self, x: torch.Tensor) -> list:
+        """Q_k f(x) = Σ_q ((b − a)/m) U_k(f(ξ_q, t)): one part per node, U_k a residual of the
+        outputs' values — the structured kernel path takes it (all nodes in one pass)."""
+        c = self.length / self.nodes.shape[0]
+        xi = self.nodes.to(device=x.device, dtype=x.dtype)
+        return [(c, self._local, torch.stack([xi[q].expand(x.shape[0]), x[:, 1]], dim=1))
+                for q in range(xi.shape[0])]
+
+    def inner_operators(self) -> list:
+        return [self._local] * self.nodes.shape[0]
 
     def apply(self, f, x: torch.Tensor) -> torch.Tensor:
         n, m = x.shape[0], self.nodes.shape[0]

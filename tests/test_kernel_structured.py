@@ -200,3 +200,52 @@ def test_times_contracts_the_rows_layer_by_layer():
     assert rel_err(f.times(M), J @ M.T) <= 1e-13
     with pytest.raises(ValueError, match=f"M: expected {J.shape[1]} columns"):
         f.times(M[:, 1:])
+
+
+class _Quadrature(pinnk.ops.Operator):
+    """Σ_q c (D f)(ξ_q, x_1) over nodes ξ_q, one part per node (all with one operator D), or,
+    with ``bad``, a part with one row too few."""
+
+    def __init__(self, inner, nodes, c, bad=False):
+        self.inner, self.nodes, self.c, self.bad = inner, nodes, c, bad
+
+    @property
+    def order(self):
+        return self.inner.order
+
+    def _y(self, x, q):
+        return torch.stack([self.nodes[q].expand(x.shape[0]), x[:, 1]], dim=1)
+
+    def apply(self, f, x):
+        return sum(self.c * self.inner.apply(f, self._y(x, q)) for q in range(len(self.nodes)))
+
+    def parts(self, x):
+        out = [(self.c, self.inner, self._y(x, q)) for q in range(len(self.nodes))]
+        if self.bad:
+            out[-1] = (self.c, self.inner, out[-1][2][1:])
+        return out
+
+    def inner_operators(self):
+        return [self.inner] * len(self.nodes)
+
+
+def test_quadrature_parts_in_one_pass_against_the_oracle():
+    """Two quadratures of 40 parts on the same nodes (a nonlinear residual and a derivative):
+    their blocks with each other and with a plain term, by streams and materialised rows."""
+    g = torch.Generator().manual_seed(8)
+    model = pinnk.MLP(2, 2, [7, 6], activation="tanh", generator=g, dtype=torch.float64)
+    nodes = torch.rand(40, generator=g, dtype=torch.float64)
+    x = torch.rand(5, 2, generator=g, dtype=torch.float64)
+    square = ops.residual(lambda x, u, v: u * v + u * u, u=ops.value(0), v=ops.value(1))
+    terms = [pinnk.Term("q_res", _Quadrature(square, nodes, 0.025), x),
+             pinnk.Term("q_dx", _Quadrature(ops.partial([1, 0], 1), nodes, 0.025), x),
+             pinnk.Term("lap", ops.laplacian(), torch.rand(6, 2, generator=g, dtype=torch.float64))]
+    K = pinnk.ntk(model, terms, "structured")
+    J = [jacobian_oracle(lambda t=t: t.residual(model), model) for t in terms]
+    for i in range(3):
+        for j in range(3):
+            assert rel_err(K.block(i, j), J[i] @ J[j].T) <= 1e-10, (i, j)
+    bad = pinnk.Term("bad", _Quadrature(square, nodes, 0.025, bad=True), x)
+    with pytest.raises(ValueError, match=r"has points of shape \(4, 2\); expected one row per "
+                                         r"point of the term \(5 rows\)"):
+        pinnk.ntk(model, [bad], "structured").matrix()

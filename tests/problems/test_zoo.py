@@ -565,20 +565,29 @@ def test_riemann_initial_window_pins_the_jump(name, x0):
     assert all(torch.equal(u.points, v.points) for u, v in zip(a, b))
 
 
-def test_window_kernel_matches_the_oracle():
+@pytest.mark.parametrize("impl", ["structured", "jacobian"])
+def test_window_kernel_matches_the_oracle(impl):
+    """The window integrals (nonlinear in the outputs, 16 nodes each) on both kernel paths —
+    the structured one takes them as one part per node, the three on the same nodes in one
+    pass — beside a residual: blocks, diagonals, cross-diagonals, trace weights."""
     from oracle import jacobian_oracle, rel_err
 
     problem = problems.get("sod", initial_window=0.01, conservation_nodes=16, viscosity=1e-3)
     terms = {t.name: t for t in problem.terms(6, gen(4), torch.float64)}
-    pair = [terms["window_energy"], terms["mass"], terms["window_mass"]]
+    pair = [terms["window_energy"], terms["mass"], terms["window_mass"], terms["window_momentum"]]
     torch.manual_seed(0)
     model = pinnk.MLP(2, 3, width=12, depth=2,
                        output_transform=pinnk.Positive((0, 2))).double()
     J = [jacobian_oracle(lambda t=t: t.residual(model), model) for t in pair]
-    K = pinnk.ntk(model, pair)
-    for i in range(3):
-        for j in range(3):
+    K = pinnk.ntk(model, pair, impl)
+    assert K.implementations == [impl] * 4
+    for i in range(4):
+        assert rel_err(K.diagonal(i), (J[i] * J[i]).sum(1)) < 1e-10
+        for j in range(4):
             assert rel_err(K.block(i, j), J[i] @ J[j].T) < 1e-10
+    assert rel_err(K.cross_diagonal(0, 3), (J[0] * J[3]).sum(1)) < 1e-10
+    tr = torch.tensor([float((Ji * Ji).sum()) / Ji.shape[0] for Ji in J], dtype=torch.float64)
+    assert rel_err(K.trace_weights(), tr.sum() / tr) < 1e-10
 
 
 def test_riemann_residuals_vanish_on_constant_states():
@@ -663,7 +672,8 @@ def test_conservation_kernel_matches_the_oracle():
     torch.manual_seed(0)
     model = pinnk.MLP(2, 3, width=12, depth=2).double()
     J = [jacobian_oracle(lambda t=t: t.residual(model), model) for t in pair]
-    K = pinnk.ntk(model, pair)
-    assert rel_err(K.block(0, 1), J[0] @ J[1].T) < 1e-10
-    assert rel_err(K.block(0, 0), J[0] @ J[0].T) < 1e-10
+    for impl in ("structured", "jacobian"):
+        K = pinnk.ntk(model, pair, impl)
+        assert rel_err(K.block(0, 1), J[0] @ J[1].T) < 1e-10
+        assert rel_err(K.block(0, 0), J[0] @ J[0].T) < 1e-10
     assert pair[0].operator.order == 0 and not pair[0].is_derivative
