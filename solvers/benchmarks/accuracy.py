@@ -547,8 +547,8 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   its 3.5e-5 stage, but its last stage's last window (the 30 held steps) stalled at a loss of
   2.4e-3: 1.48e-2 over the grid, ρ(x, 0.2) 1.96e-2 with the shock 0.0037 off — the grid bound
   missed. Two seeds of three meet both bounds. That last stage again from seed 2's 3.5e-5
-  network with two other sampling seeds (`last_stage RUN --stage 10 ... --seed K`): 8.14e-3 and
-  1.26e-2 over the grid (the latter's shock 0.0067 off) — at 2.5e-5 the draw decides.
+  network with four other sampling seeds (`last_stage RUN --stage 10 ... --seed K`): 8.14e-3,
+  1.26e-2, 9.33e-3, 8.00e-3 over the grid — at 2.5e-5 the draw decides.
 * lax (reported, no bound): sod-gn-rad-dense's configuration (RAD points, N = 3825, ν down to
   3e-4; lax-gn-rad-dense) took ρ(x, 0.14) from 0.146 (lax-gn) to 8.6e-2 with the shock 0.0009
   off, and the whole grid from 0.14 to 8.2e-2; the regularisation alone at 3e-4 has 7.5e-2 and
