@@ -295,14 +295,12 @@ def flux_1d(y: torch.Tensor, gamma: float) -> torch.Tensor:
 
 
 def _conserved_operator(component: int, gamma: float) -> pinnk.ops.Operator:
-    """U_k of the outputs' values as a pinnk operator: ρ, ρu or p/(γ−1) + ρu²/2."""
-    rho, u, p = (pinnk.ops.value(c) for c in range(3))
-    if component == 0:
-        return rho
-    if component == 1:
-        return pinnk.ops.residual(lambda x, rho, u: rho * u, rho=rho, u=u, label="rho*u")
-    return pinnk.ops.residual(lambda x, rho, u, p: p / (gamma - 1.0) + 0.5 * rho * u * u,
-                              rho=rho, u=u, p=p, label="E")
+    """U_k of the outputs' values (component k of :func:`conserved_1d`) as a pinnk operator."""
+    def u_k(x, rho, u, p):
+        return conserved_1d(torch.stack([rho, u, p], dim=-1), gamma)[:, component]
+
+    return pinnk.ops.residual(u_k, rho=pinnk.ops.value(0), u=pinnk.ops.value(1),
+                              p=pinnk.ops.value(2), label=f"U_{CONSERVED[component]}")
 
 
 class ConservedIntegral(pinnk.ops.Operator):

@@ -169,7 +169,8 @@ def own_and_fresh_losses(run: Path, n: int, seed: int = 1234, start: float = 0.0
     points per term drawn by the run's problem (``config.json``'s name and parameters) from a
     generator seeded with ``seed``; ``"after"`` the same at those of the fresh points with
     t > ``start`` only (mean over them); ``"median"`` the median of r²/2 over the fresh points;
-    ``"residual"`` the names of the PDE residual terms (``Term.is_residual``). Raises ValueError if the checkpoint's point sets do not match the problem's terms."""
+    ``"residual"`` the names of the PDE residual terms (``Term.is_residual``). Raises ValueError
+    if the checkpoint's point sets do not match the problem's terms."""
     import json
 
     import problems
