@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 import time
 import warnings
@@ -717,10 +718,50 @@ def train(problem: pinnk.Problem, model: torch.nn.Module | None = None, *,
     return trainer.run()
 
 
+class ContinuationResult(list):
+    """What :func:`train_continuation` returns: the :class:`TrainResult` of every stage, in
+    order (a list, as before), and the stage whose network is the continuation's result.
+
+    Attributes:
+        values: the continued parameter's value at each stage.
+        final_stage: the index of the result's stage: the last stage, or with ``accept_loss``
+            the last stage whose final loss is at or below it (the last stage where none is).
+        final: that stage's :class:`TrainResult` (``final.model`` is the result's network).
+    """
+
+    def __init__(self, results: Sequence, values: Sequence, final_stage: int):
+        super().__init__(results)
+        self.values = list(values)
+        self.final_stage = int(final_stage)
+
+    @property
+    def final(self) -> TrainResult:
+        return self[self.final_stage]
+
+
+def accepted_stage(final_losses: Sequence[float], accept_loss: float | None) -> int:
+    """The index of a continuation's result stage: with ``accept_loss`` None the last; else the
+    last stage whose final loss ``L_k`` satisfies ``L_k <= accept_loss`` (a NaN never does),
+    and the last stage when no stage does.
+
+    Args:
+        final_losses: each stage's final (total) loss, in order (at least one).
+        accept_loss: the loss at or below which a stage counts as converged, or None.
+    """
+    n = len(final_losses)
+    if n == 0:
+        raise ValueError("final_losses: expected at least one stage")
+    if accept_loss is None:
+        return n - 1
+    ok = [k for k, v in enumerate(final_losses) if float(v) <= accept_loss]
+    return ok[-1] if ok else n - 1
+
+
 def train_continuation(problem: str, parameter: str, values: Sequence, *,
                        steps: int | Sequence[int], params: Mapping | None = None,
                        out: str | Path | None = None, model_options: Mapping | None = None,
-                       **train_kwargs) -> list:
+                       accept_loss: float | None = None,
+                       **train_kwargs) -> ContinuationResult:
     """Continuation: train through problems that differ in one parameter, each stage starting
     from the network the previous stage ended with.
 
@@ -737,12 +778,19 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
         params: the problem's other parameters.
         out: a folder; stage k writes its run folder ``out/stage-k``.
         model_options: the network of the first stage (later stages reuse the model).
+        accept_loss: the final loss at or below which a stage counts as converged; the result
+            is then the network of the last converged stage (:func:`accepted_stage`), and a
+            warning names every stage after it. A stage of a continuation that fails to fit its
+            points (the Gauss–Newton loss stalls orders of magnitude above the others') leaves a
+            network worse than the stage before; this keeps the one before. Every stage is
+            trained either way (a later stage may converge again). None: the last stage.
         **train_kwargs: passed to :func:`train` at every stage (weighting, optimizer, points,
             resample_every, sampler, hold_last, seed, dtype, ...); ``adaptive_start`` applies
             to the stages after the first (the first starts from an untrained network).
 
     Returns:
-        The :class:`TrainResult` of every stage, in order; the last holds the final network.
+        A :class:`ContinuationResult`: the :class:`TrainResult` of every stage, in order, and
+        ``final`` (the last stage's, or with ``accept_loss`` the last converged stage's).
     """
     import problems as zoo
 
@@ -753,8 +801,16 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
     if len(counts) != len(values):
         raise ValueError(f"steps: expected one count per stage ({len(values)}), got "
                          f"{len(counts)}")
+    if accept_loss is not None:
+        if isinstance(accept_loss, bool) or not isinstance(accept_loss, (int, float)):
+            raise TypeError(f"accept_loss: expected a positive number or None, got "
+                            f"{type(accept_loss).__name__}")
+        if not (math.isfinite(accept_loss) and accept_loss > 0):
+            raise ValueError(f"accept_loss: expected a positive finite number, got "
+                             f"{accept_loss!r}")
     results: list = []
     model = None
+    kept: tuple = (-1, None)  # (stage, network) of the last converged stage (accept_loss)
     adaptive_start = train_kwargs.pop("adaptive_start", False)
     if not isinstance(adaptive_start, bool):
         raise TypeError(f"adaptive_start: expected a bool, got {type(adaptive_start).__name__}")
@@ -765,4 +821,22 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
                     adaptive_start=adaptive_start and model is not None, **train_kwargs)
         model = res.model
         results.append(res)
-    return results
+        if accept_loss is not None and float(res.metrics["final_loss"]) <= accept_loss:
+            # the stages share one network, trained on: keep this converged stage's own copy
+            kept = (k, copy.deepcopy(model))
+    losses = [r.metrics["final_loss"] for r in results]
+    final = accepted_stage(losses, accept_loss)
+    if final < len(results) - 1:  # (then stage `final` is the one kept: the same test)
+        results[final] = dataclasses.replace(results[final], model=kept[1])
+    if accept_loss is not None:
+        if all(not float(v) <= accept_loss for v in losses):
+            warnings.warn(f"accept_loss: no stage ended at or below {accept_loss:.3g} (final "
+                          f"losses {', '.join(f'{v:.3g}' for v in losses)}); the result is the "
+                          f"last stage's network", stacklevel=2)
+        elif final < len(results) - 1:
+            later = ", ".join(f"stage {k} ({parameter} = {values[k]:g}: {losses[k]:.3g})"
+                              for k in range(final + 1, len(results)))
+            warnings.warn(f"accept_loss: the result is stage {final}'s network ({parameter} = "
+                          f"{values[final]:g}, final loss {losses[final]:.3g}); the stages "
+                          f"after it ended above {accept_loss:.3g}: {later}", stacklevel=2)
+    return ContinuationResult(results, values, final)

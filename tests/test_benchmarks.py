@@ -148,6 +148,48 @@ def test_accuracy_continuation_target_measures_the_regularisation(tmp_path):
         assert again[k] == pytest.approx(row[k], rel=1e-12, abs=1e-15), k
 
 
+def test_accuracy_accept_loss_measures_the_last_converged_stage(tmp_path):
+    """A continuation target with accept_loss measures the network of its last stage whose
+    final loss is at or below it, against that stage's problem (its ν for the regularisation);
+    the row says which stage, and remeasuring the run folder picks the same stage."""
+    from dataclasses import replace
+
+    from solvers.benchmarks import accuracy
+
+    base = replace(accuracy.BY_NAME["sod-gn"], model_options={"width": 6, "depth": 1},
+                   points={k: 12 for k in accuracy._SOD_POINTS}, resample_every=0,
+                   sampler="uniform", continuation={"parameter": "viscosity",
+                                                    "values": [0.02, 0.01], "steps": [30, 1]})
+    plain = accuracy.run_target(base, tmp_path / "plain")
+    assert plain["status"] == "ok", plain
+    l0, l1 = (s["final_loss"] for s in plain["stages"])
+    assert l0 < l1 and plain["final_stage"] == 1
+    t = replace(base, accept_loss=math.sqrt(l0 * l1))
+    with pytest.warns(UserWarning, match="accept_loss: the result is stage 0's network"):
+        row = accuracy.run_target(t, tmp_path / "accept")
+    assert row["status"] == "ok", row
+    assert row["final_stage"] == 0 and row["config"]["accept_loss"] == t.accept_loss
+    assert [s["final_loss"] for s in row["stages"]] == [l0, l1]
+    assert row["final_loss"] == l0 and row["steps_done"] == 31
+    assert row["grid_error"] == row["stages"][0]["relative_l2"]["rho"]
+    assert row["regularisation"]["viscosity"] == 0.02
+    assert row["error"] != plain["error"]
+    again = accuracy.remeasure(t, tmp_path / "accept")
+    assert again["final_stage"] == 0
+    for k in ("error", "grid_error", "grid_error_after_start", "shock_x"):
+        assert again[k] == pytest.approx(row[k], rel=1e-12, abs=1e-15), k
+    stored = json.loads(json.dumps(row))
+    assert accuracy.refresh_regularisation(stored)
+    assert stored["regularisation"]["viscosity"] == 0.02
+    text = accuracy.render({t.name: row}, 1)
+    assert "the network of stage 0 (viscosity = 0.02, final loss " in text
+    assert "the result: the last stage whose final loss is ≤ " in text
+    assert accuracy._same_config(replace(t, steps=row["config"]["steps"]), row)
+    assert not accuracy._same_config(replace(base, steps=row["config"]["steps"]), row)
+    with pytest.raises(ValueError, match="sod-gn: accept_loss applies to a continuation"):
+        accuracy.run_target(replace(base, continuation=None, accept_loss=1e-5), tmp_path)
+
+
 def test_accuracy_target_passes_adaptive_start_and_hold_last(tmp_path):
     """A target's adaptive_start (from the second stage on) and hold_last reach every stage's
     trainer (its config.json), the row's config and its text; rows without them keep the

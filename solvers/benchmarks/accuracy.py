@@ -91,6 +91,9 @@ class Target:
     #: solvers.train's adaptive_start (continuation: from the second stage on) and hold_last
     adaptive_start: bool = False
     hold_last: int = 0
+    #: continuation only: solvers.train_continuation's accept_loss (the result is the last
+    #: stage whose final loss is at or below it; that stage's problem is measured)
+    accept_loss: float | None = None
 
 
 TARGETS = [
@@ -362,6 +365,22 @@ TARGETS += [
                "where the initial jump lies — inside a gap nothing else did, and the networks "
                "put it 0.7e-3–1.6e-3 left of x0, and every wave with it), a gap of 1e-3 "
                "instead of 2e-3, and one more stage, ν = 2.5e-5.",
+    ),
+    dataclasses.replace(
+        _SOD_GN_RAD_DENSE, name="sod-gn-rad-dense-accept",
+        params={"t_end": 0.2, "compression_viscosity": 1e-6, "similarity_fraction": 0.25,
+                "initial_gap": 1e-3, "initial_window": 0.01},
+        continuation={"parameter": "viscosity",
+                      "values": _SOD_NU_FINE["values"] + [0.00015, 7.5e-5, 5e-5, 3.5e-5, 2.5e-5],
+                      "steps": _SOD_NU_FINE["steps"] + [250, 300, 300, 300, 300]},
+        adaptive_start=True, hold_last=30, accept_loss=1e-5,
+        chosen="sod-gn-rad-dense-window, its training unchanged, with the result taken from "
+               "the last stage whose final loss is at or below 1e-5 (accept_loss): seed 2's "
+               "last stage stalled at 2.4e-3 (its last window's points held, 1.48e-2 over "
+               "the grid) after a stage at ν = 3.5e-5 that ended at 6.2e-7 (7.99e-3). Of the "
+               "window row's 36 stages, those at ν ≤ 3e-4 ended at 8e-10–6e-7 but for this "
+               "one and two at 2.3e-6 and 3.2e-5; the early stages' stalls (up to 1e-2) are "
+               "followed by converged stages.",
     ),
     dataclasses.replace(
         _SOD_GN_RAD_DENSE_FINE, name="sod-gn-rad-dense-wide",
@@ -690,14 +709,15 @@ def regularisation_cells(problem, viscosity: float) -> int:
     return cells + cells % 2
 
 
-def _last_stage_params(params: dict, continuation: dict | None) -> dict:
-    """A target's problem parameters with a continuation's parameter at its last value (the
-    problem of the final network); ``params`` itself without a continuation."""
+def _last_stage_params(params: dict, continuation: dict | None, stage: int = -1) -> dict:
+    """A target's problem parameters with a continuation's parameter at the value of its result
+    stage ``stage`` (the last by default: the problem of the final network); ``params`` itself
+    without a continuation."""
     if not continuation:
         return dict(params)
     name = continuation["parameter"]
     return {**{k: v for k, v in params.items() if k != name},
-            name: continuation["values"][-1]}
+            name: continuation["values"][stage]}
 
 
 def _regularisation(problem, output: str) -> dict:
@@ -718,7 +738,8 @@ def refresh_regularisation(row: dict) -> bool:
         return False
     cfg = row["config"]
     problem = problems.get(cfg["problem"], **_last_stage_params(cfg.get("params") or {},
-                                                                cfg.get("continuation")))
+                                                                cfg.get("continuation"),
+                                                                row.get("final_stage", -1)))
     row["regularisation"] = regularisation_metrics(problem, row["output"])
     return True
 
@@ -852,6 +873,9 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
             raise ValueError(f"{target.name}: a continuation target has no wall-time budget")
         if target.windows is not None:
             raise ValueError(f"{target.name}: a target is marched or continued, not both")
+    elif target.accept_loss is not None:
+        raise ValueError(f"{target.name}: accept_loss applies to a continuation (the last "
+                         f"converged stage's network); this target has none")
     common = dict(weighting=target.weighting, optimizer=target.optimizer, points=target.points,
                   resample_every=target.resample_every, sampler=target.sampler, device=device,
                   dtype=target.dtype, seed=target.seed, ntk_every=0,
@@ -874,9 +898,11 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
             params = {k: v for k, v in target.params.items() if k != cont["parameter"]}
             stages = solvers.train_continuation(target.problem, cont["parameter"],
                                                 cont["values"], steps=counts, params=params,
-                                                out=run_dir, **common)
-            res = stages[-1]
-            problem = problems.get(target.problem, **_last_stage_params(params, cont))
+                                                out=run_dir, accept_loss=target.accept_loss,
+                                                **common)
+            res = stages.final
+            problem = problems.get(target.problem,
+                                   **_last_stage_params(params, cont, stages.final_stage))
     except solvers.TrainingError as exc:
         row.update(status="diverged", error=float("nan"), message=str(exc), meets=False,
                    wall_s=time.perf_counter() - t0)
@@ -900,7 +926,8 @@ def _finish_row(target: Target, row: dict, m: dict, stages: list, state: dict,
                 budget: float | None, t0: float) -> dict:
     """Fill a row from the measures ``m`` and the results of the run's stages."""
     cont = target.continuation
-    res = stages[-1]
+    final = _result_stage(target, stages)
+    res = stages[final]
     train_s = float(sum(r.metrics["wall_time_s"] for r in stages))
     m["over_budget"] = budget is not None and train_s > budget * 1.01 + 5
     row.update(m)
@@ -910,12 +937,23 @@ def _finish_row(target: Target, row: dict, m: dict, stages: list, state: dict,
                           "final_loss": r.metrics["final_loss"],
                           "relative_l2": r.metrics["relative_l2"]}
                          for v, r in zip(cont["values"], stages)]
+        row["final_stage"] = final
     row.update(status="ok", steps_done=int(sum(r.metrics["steps"] for r in stages)),
                stopped_by_budget=state["stopped_at"], train_s=train_s,
                wall_s=time.perf_counter() - t0,
                final_loss=res.metrics["final_loss"], final_weights=res.metrics["final_weights"])
     row["meets"] = meets(target, row)
     return row
+
+
+def _result_stage(target: Target, stages: list) -> int:
+    """The index of the stage whose network a row measures: the last, or for a continuation
+    with ``accept_loss`` the last converged one (solvers.accepted_stage)."""
+    from solvers import accepted_stage
+
+    if target.continuation is None:
+        return len(stages) - 1
+    return accepted_stage([r.metrics["final_loss"] for r in stages], target.accept_loss)
 
 
 def remeasure(target: Target, out_root: Path) -> dict:
@@ -934,21 +972,22 @@ def remeasure(target: Target, out_root: Path) -> dict:
         dirs = [run_dir / f"stage-{k}" for k in range(len(cont["values"]))]
     else:
         dirs = [run_dir]
-    problem = problems.get(target.problem, **_last_stage_params(target.params, cont))
+    # what _finish_row reads of each stage's TrainResult: its metrics
+    stages = [SimpleNamespace(metrics=json.loads((d / "metrics.json").read_text()))
+              for d in dirs]
+    final = _result_stage(target, stages)
+    problem = problems.get(target.problem, **_last_stage_params(target.params, cont, final))
 
     def final_model(d: Path) -> torch.nn.Module:
         return load_network(problem, target.model_options, getattr(torch, target.dtype), d,
                             "remeasure")
 
-    # what _finish_row reads of each stage's TrainResult: its metrics
-    stages = [SimpleNamespace(metrics=json.loads((d / "metrics.json").read_text()))
-              for d in dirs]
     row = _new_row(target, run_dir, target.steps, smoke=False)
     row["date"] = time.strftime("%Y-%m-%d %H:%M",
                                 time.localtime((dirs[-1] / "metrics.json").stat().st_mtime))
     row["remeasured"] = True
     if target.windows is None:
-        model, metrics = final_model(dirs[-1]), stages[-1].metrics
+        model, metrics = final_model(dirs[final]), stages[final].metrics
     else:
         from solvers._marching import WindowedModel, march_metrics, window_edges
 
@@ -980,6 +1019,8 @@ def _new_row(target: Target, run_dir: Path, steps: int, smoke: bool,
         cfg["adaptive_start"] = True
     if target.hold_last:
         cfg["hold_last"] = target.hold_last
+    if target.accept_loss is not None:
+        cfg["accept_loss"] = target.accept_loss
     extra = {}
     if device != "cpu":
         extra = {"gpu": torch.cuda.get_device_name(torch.device(device)),
@@ -1029,6 +1070,8 @@ def _config_text(cfg: dict) -> str:
         c = cfg["continuation"]
         parts.append(f"continuation in {c['parameter']}: "
                      + ", ".join(f"{v:g} ({n} steps)" for v, n in zip(c["values"], c["steps"])))
+    if cfg.get("accept_loss") is not None:
+        parts.append(f"the result: the last stage whose final loss is ≤ {cfg['accept_loss']:g}")
     return "; ".join(parts)
 
 
@@ -1041,7 +1084,8 @@ def _same_config(t: Target, row: dict) -> bool:
             and c.get("sampler", "uniform") == t.sampler
             and c.get("continuation") == t.continuation and c.get("windows") == t.windows
             and c.get("adaptive_start", False) == t.adaptive_start
-            and c.get("hold_last", 0) == t.hold_last)
+            and c.get("hold_last", 0) == t.hold_last
+            and c.get("accept_loss") == t.accept_loss)
 
 
 def _meets_text(row: dict) -> str:
@@ -1129,6 +1173,12 @@ def render(rows: dict, threads: int) -> str:
                 measured += f"; whole (x, t) grid {_fmt(r['grid_error'])}"
                 if r.get("grid_error_after_start") is not None:
                     measured += f" (t > 0: {_fmt(r['grid_error_after_start'])})"
+            fs, stages = r.get("final_stage"), r.get("stages") or []
+            if fs is not None and fs < len(stages) - 1:
+                c = cfg["continuation"]["parameter"]
+                measured += (f"; the network of stage {fs} ({c} = {stages[fs][c]:g}, final loss "
+                             f"{stages[fs]['final_loss']:.2g}): the last stage's ended at "
+                             f"{stages[-1]['final_loss']:.2g}")
             reg = r.get("regularisation")
             if reg:
                 measured += (f"; the regularisation alone (finite volumes, ν = "

@@ -3,6 +3,7 @@ the run folder, devices and dtypes, the config round trip. Small and fast (CPU).
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import meshio
@@ -549,6 +550,72 @@ def test_gauss_newton_and_sequence_specs():
                      ("adam+sgd", "unknown kind 'sgd'")]:
         with pytest.raises(ValueError, match=msg):
             optimizer_from_spec(bad)
+
+
+def test_accepted_stage_is_the_last_converged_one():
+    from solvers import accepted_stage
+
+    assert accepted_stage([1.0, 2.0], None) == 1
+    assert accepted_stage([1e-8, 1e-3, 1e-9, 1e-2], 1e-5) == 2
+    assert accepted_stage([1e-5, 2e-5], 1e-5) == 0          # at the bound counts
+    assert accepted_stage([1e-8, float("nan")], 1e-5) == 0  # a NaN never does
+    assert accepted_stage([1.0, 2.0], 1e-5) == 1            # none converged: the last
+    with pytest.raises(ValueError, match="final_losses: expected at least one stage"):
+        accepted_stage([], 1e-5)
+
+
+def test_continuation_accept_loss_keeps_the_last_converged_network(tmp_path):
+    """With accept_loss, a last stage that ends above it leaves the result to the stage before:
+    that stage's own network (its checkpoint's weights, not the shared network trained on),
+    with a warning naming the stage after it; the training itself is unchanged."""
+    from solvers import train_continuation
+    from solvers._train import load_network
+
+    kw = dict(steps=[6, 3], points=16, model_options=SMALL, export=False, ntk_every=0,
+              optimizer="gn", seed=0, dtype="float64")
+    plain = train_continuation("convection", "beta", [1.0, 30.0], **kw)
+    losses = [r.metrics["final_loss"] for r in plain]
+    assert plain.final_stage == 1 and plain.final is plain[1]
+    assert losses[0] < losses[1]  # β = 30 in 3 steps from the β = 1 network: far from fitted
+    between = math.sqrt(losses[0] * losses[1])
+    with pytest.warns(UserWarning, match=r"accept_loss: the result is stage 0's network "
+                                         r"\(beta = 1, final loss .*\); the stages after it "
+                                         r"ended above .*: stage 1 \(beta = 30: "):
+        res = train_continuation("convection", "beta", [1.0, 30.0], out=tmp_path,
+                                 accept_loss=between, **kw)
+    assert [r.metrics["final_loss"] for r in res] == losses
+    assert res.final_stage == 0 and res.values == [1.0, 30.0] and res.final is res[0]
+    x = torch.rand(50, 2, dtype=torch.float64)
+    stage0 = load_network(problems.get("convection", beta=1.0), SMALL, torch.float64,
+                          tmp_path / "stage-0")
+    with torch.no_grad():
+        assert torch.equal(res.final.model(x), stage0(x))
+        assert not torch.allclose(res.final.model(x), res[1].model(x))
+    # a bound every stage meets: the last stage, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = train_continuation("convection", "beta", [1.0, 30.0], accept_loss=10 * losses[1],
+                                 **kw)
+    assert res.final_stage == 1 and res.final.model is res[1].model
+    with pytest.warns(UserWarning, match=r"accept_loss: no stage ended at or below 1e-30 "
+                                         r"\(final losses .*\); the result is the last"):
+        res = train_continuation("convection", "beta", [1.0, 30.0], accept_loss=1e-30, **kw)
+    assert res.final_stage == 1
+
+
+@pytest.mark.parametrize("bad, exc, msg", [
+    ("1e-5", TypeError, "accept_loss: expected a positive number or None, got str"),
+    (True, TypeError, "accept_loss: expected a positive number or None, got bool"),
+    (0.0, ValueError, "accept_loss: expected a positive finite number, got 0.0"),
+    (-1e-5, ValueError, "accept_loss: expected a positive finite number"),
+    (float("nan"), ValueError, "accept_loss: expected a positive finite number, got nan"),
+    (float("inf"), ValueError, "accept_loss: expected a positive finite number, got inf"),
+])
+def test_continuation_rejects_a_bad_accept_loss(bad, exc, msg):
+    from solvers import train_continuation
+
+    with pytest.raises(exc, match=msg):
+        train_continuation("convection", "beta", [1.0], steps=1, accept_loss=bad)
 
 
 def test_continuation_starts_each_stage_from_the_previous_network(tmp_path):
