@@ -810,7 +810,7 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
                              f"{accept_loss!r}")
     results: list = []
     model = None
-    kept: tuple = (-1, None)  # (stage, network) of the last converged stage (accept_loss)
+    kept = None  # the network of the last converged stage (accept_loss)
     adaptive_start = train_kwargs.pop("adaptive_start", False)
     if not isinstance(adaptive_start, bool):
         raise TypeError(f"adaptive_start: expected a bool, got {type(adaptive_start).__name__}")
@@ -823,11 +823,11 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
         results.append(res)
         if accept_loss is not None and float(res.metrics["final_loss"]) <= accept_loss:
             # the stages share one network, trained on: keep this converged stage's own copy
-            kept = (k, copy.deepcopy(model))
+            kept = copy.deepcopy(model)
     losses = [r.metrics["final_loss"] for r in results]
     final = accepted_stage(losses, accept_loss)
     if final < len(results) - 1:  # (then stage `final` is the one kept: the same test)
-        results[final] = dataclasses.replace(results[final], model=kept[1])
+        results[final] = dataclasses.replace(results[final], model=kept)
     if accept_loss is not None:
         if all(not float(v) <= accept_loss for v in losses):
             warnings.warn(f"accept_loss: no stage ended at or below {accept_loss:.3g} (final "
