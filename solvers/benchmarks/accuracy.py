@@ -268,6 +268,22 @@ _SOD_GN_RAD_DENSE_FINE = dataclasses.replace(
            "with 600 points per residual: 1.46e-2 and 4.6e-2).",
 )
 
+_SOD_WINDOW = dataclasses.replace(
+    _SOD_GN_RAD_DENSE, name="sod-gn-rad-dense-window",
+    params={"t_end": 0.2, "compression_viscosity": 1e-6, "similarity_fraction": 0.25,
+            "initial_gap": 1e-3, "initial_window": 0.01},
+    continuation={"parameter": "viscosity",
+                  "values": _SOD_NU_FINE["values"] + [0.00015, 7.5e-5, 5e-5, 3.5e-5, 2.5e-5],
+                  "steps": _SOD_NU_FINE["steps"] + [250, 300, 300, 300, 300]},
+    adaptive_start=True, hold_last=30,
+    chosen="sod-gn-rad-dense-gap with the window terms (initial_window 0.01: the integrals "
+           "of ρ, ρu and E over [x0 − 0.01, x0 + 0.01] before the waves leave it, which fix "
+           "where the initial jump lies — inside a gap nothing else did, and the networks "
+           "put it 0.7e-3–1.6e-3 left of x0, and every wave with it), a gap of 1e-3 "
+           "instead of 2e-3, and one more stage, ν = 2.5e-5.",
+)
+
+
 TARGETS += [
     Target(
         name="burgers-1d-gn", goal="rel. L2 ≤ 1e-3 within 15 min (Gauss–Newton)",
@@ -352,28 +368,9 @@ TARGETS += [
                "(adaptive_start), no redraw in a stage's last 30 steps (hold_last), and two "
                "more stages, ν = 5e-5 and 3.5e-5.",
     ),
+    _SOD_WINDOW,
     dataclasses.replace(
-        _SOD_GN_RAD_DENSE, name="sod-gn-rad-dense-window",
-        params={"t_end": 0.2, "compression_viscosity": 1e-6, "similarity_fraction": 0.25,
-                "initial_gap": 1e-3, "initial_window": 0.01},
-        continuation={"parameter": "viscosity",
-                      "values": _SOD_NU_FINE["values"] + [0.00015, 7.5e-5, 5e-5, 3.5e-5, 2.5e-5],
-                      "steps": _SOD_NU_FINE["steps"] + [250, 300, 300, 300, 300]},
-        adaptive_start=True, hold_last=30,
-        chosen="sod-gn-rad-dense-gap with the window terms (initial_window 0.01: the integrals "
-               "of ρ, ρu and E over [x0 − 0.01, x0 + 0.01] before the waves leave it, which fix "
-               "where the initial jump lies — inside a gap nothing else did, and the networks "
-               "put it 0.7e-3–1.6e-3 left of x0, and every wave with it), a gap of 1e-3 "
-               "instead of 2e-3, and one more stage, ν = 2.5e-5.",
-    ),
-    dataclasses.replace(
-        _SOD_GN_RAD_DENSE, name="sod-gn-rad-dense-accept",
-        params={"t_end": 0.2, "compression_viscosity": 1e-6, "similarity_fraction": 0.25,
-                "initial_gap": 1e-3, "initial_window": 0.01},
-        continuation={"parameter": "viscosity",
-                      "values": _SOD_NU_FINE["values"] + [0.00015, 7.5e-5, 5e-5, 3.5e-5, 2.5e-5],
-                      "steps": _SOD_NU_FINE["steps"] + [250, 300, 300, 300, 300]},
-        adaptive_start=True, hold_last=30, accept_loss=1e-5,
+        _SOD_WINDOW, name="sod-gn-rad-dense-accept", accept_loss=1e-5,
         chosen="sod-gn-rad-dense-window, its training unchanged, with the result taken from "
                "the last stage whose final loss is at or below 1e-5 (accept_loss): that row's "
                "seed 2 had its last stage stall at 2.4e-3 (its last window's points held, "
