@@ -20,7 +20,7 @@ import torch
 import pinnk
 from pinnk import diagnostics as diag
 from pinnk import io as pio
-from pinnk._validation import check_int, on_host
+from pinnk._validation import check_float, check_int, on_host
 from pinnk.weighting import Fixed, Weighting, from_spec
 
 from ._optim import Adam, optimizer_from_spec
@@ -751,10 +751,14 @@ def accepted_stage(final_losses: Sequence[float], accept_loss: float | None) -> 
     n = len(final_losses)
     if n == 0:
         raise ValueError("final_losses: expected at least one stage")
-    if accept_loss is None:
-        return n - 1
-    ok = [k for k, v in enumerate(final_losses) if float(v) <= accept_loss]
+    ok = [k for k, v in enumerate(final_losses) if _converged(v, accept_loss)]
     return ok[-1] if ok else n - 1
+
+
+def _converged(loss: float, accept_loss: float | None) -> bool:
+    """Whether a stage's final loss is at or below ``accept_loss`` (never for a NaN; never
+    without a bound)."""
+    return accept_loss is not None and float(loss) <= accept_loss
 
 
 def train_continuation(problem: str, parameter: str, values: Sequence, *,
@@ -802,12 +806,7 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
         raise ValueError(f"steps: expected one count per stage ({len(values)}), got "
                          f"{len(counts)}")
     if accept_loss is not None:
-        if isinstance(accept_loss, bool) or not isinstance(accept_loss, (int, float)):
-            raise TypeError(f"accept_loss: expected a positive number or None, got "
-                            f"{type(accept_loss).__name__}")
-        if not (math.isfinite(accept_loss) and accept_loss > 0):
-            raise ValueError(f"accept_loss: expected a positive finite number, got "
-                             f"{accept_loss!r}")
+        accept_loss = check_float(accept_loss, "accept_loss", positive=True)
     results: list = []
     model = None
     kept = None  # the network of the last converged stage (accept_loss)
@@ -821,7 +820,7 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
                     adaptive_start=adaptive_start and model is not None, **train_kwargs)
         model = res.model
         results.append(res)
-        if accept_loss is not None and float(res.metrics["final_loss"]) <= accept_loss:
+        if _converged(res.metrics["final_loss"], accept_loss):
             # the stages share one network, trained on: keep this converged stage's own copy
             kept = copy.deepcopy(model)
     losses = [r.metrics["final_loss"] for r in results]
@@ -829,7 +828,7 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
     if final < len(results) - 1:  # (then stage `final` is the one kept: the same test)
         results[final] = dataclasses.replace(results[final], model=kept)
     if accept_loss is not None:
-        if all(not float(v) <= accept_loss for v in losses):
+        if not _converged(losses[final], accept_loss):  # (no stage converged)
             warnings.warn(f"accept_loss: no stage ended at or below {accept_loss:.3g} (final "
                           f"losses {', '.join(f'{v:.3g}' for v in losses)}); the result is the "
                           f"last stage's network", stacklevel=2)

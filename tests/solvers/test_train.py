@@ -604,12 +604,12 @@ def test_continuation_accept_loss_keeps_the_last_converged_network(tmp_path):
 
 
 @pytest.mark.parametrize("bad, exc, msg", [
-    ("1e-5", TypeError, "accept_loss: expected a positive number or None, got str"),
-    (True, TypeError, "accept_loss: expected a positive number or None, got bool"),
-    (0.0, ValueError, "accept_loss: expected a positive finite number, got 0.0"),
-    (-1e-5, ValueError, "accept_loss: expected a positive finite number"),
-    (float("nan"), ValueError, "accept_loss: expected a positive finite number, got nan"),
-    (float("inf"), ValueError, "accept_loss: expected a positive finite number, got inf"),
+    ("1e-5", TypeError, "accept_loss: expected a real number, got str"),
+    (True, TypeError, "accept_loss: expected a real number, got bool"),
+    (0.0, ValueError, "accept_loss: expected a positive number, got 0.0"),
+    (-1e-5, ValueError, "accept_loss: expected a positive number, got -1e-05"),
+    (float("nan"), ValueError, "accept_loss: expected a finite number, got nan"),
+    (float("inf"), ValueError, "accept_loss: expected a finite number, got inf"),
 ])
 def test_continuation_rejects_a_bad_accept_loss(bad, exc, msg):
     from solvers import train_continuation
