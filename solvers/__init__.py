@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API reference
     from ._marching import MarchResult, TimeWindow, WindowedModel, train_marching, window_edges
     from ._sampling import ResidualAdaptive, Uniform, sampler_from_spec
     from ._train import (ContinuationResult, Trainer, TrainingError, TrainResult,
-                         accepted_stage, build_model, model_config, train, train_continuation)
+                         accepted_stage, build_model, model_config, retry_seed, train,
+                         train_continuation)
 
 _MODULES = {
     "._optim": ("Adam", "AdamLBFGS", "GaussNewton", "LBFGS", "Optimizer", "Sequence",
@@ -24,11 +25,12 @@ _MODULES = {
                     "window_edges"),
     "._sampling": ("ResidualAdaptive", "Uniform", "sampler_from_spec"),
     "._train": ("Trainer", "TrainingError", "TrainResult", "build_model", "model_config",
-                "train", "train_continuation", "ContinuationResult", "accepted_stage"),
+                "train", "train_continuation", "ContinuationResult", "accepted_stage",
+                "retry_seed"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
-__all__ = ["train", "train_continuation", "ContinuationResult", "accepted_stage",
+__all__ = ["train", "train_continuation", "ContinuationResult", "accepted_stage", "retry_seed",
            "train_marching", "TimeWindow", "WindowedModel",
            "MarchResult", "window_edges", "Trainer", "TrainResult", "TrainingError", "Adam",
            "LBFGS", "AdamLBFGS", "GaussNewton", "Sequence", "Optimizer",

@@ -727,16 +727,44 @@ class ContinuationResult(list):
         final_stage: the index of the result's stage: the last stage, or with ``accept_loss``
             the last stage whose final loss is at or below it (the last stage where none is).
         final: that stage's :class:`TrainResult` (``final.model`` is the result's network).
+        attempts: for each stage, every time it was trained, in order: ``{"seed",
+            "final_loss", "wall_time_s", "kept"}`` — one entry a stage unless ``retries``
+            trained it again; ``kept`` marks the attempt the list holds (and the next stage
+            started from).
     """
 
-    def __init__(self, results: Sequence, values: Sequence, final_stage: int):
+    def __init__(self, results: Sequence, values: Sequence, final_stage: int,
+                 attempts: Sequence | None = None):
         super().__init__(results)
         self.values = list(values)
         self.final_stage = int(final_stage)
+        self.attempts = ([[_attempt(r, None, True)] for r in results] if attempts is None
+                         else [list(a) for a in attempts])
 
     @property
     def final(self) -> TrainResult:
         return self[self.final_stage]
+
+    @property
+    def wall_time_s(self) -> float:
+        """The training time of every attempt of every stage (retried ones included), s."""
+        return float(sum(a["wall_time_s"] for stage in self.attempts for a in stage))
+
+
+def _attempt(res: TrainResult, seed: int | None, kept: bool) -> dict:
+    return {"seed": seed, "final_loss": float(res.metrics["final_loss"]),
+            "wall_time_s": float(res.metrics["wall_time_s"]), "kept": kept}
+
+
+def retry_seed(seed: int, stage: int, attempt: int) -> int:
+    """The seed of a retried stage's attempt ``attempt`` >= 1 (attempt 0 trains with ``seed``
+    itself): a 31-bit integer drawn from numpy's ``SeedSequence((seed, stage, attempt))``, so
+    that every stage and attempt of a run samples (and a retried first stage initialises) with
+    a stream of its own, reproducibly."""
+    if attempt == 0:
+        return int(seed)
+    return int(np.random.SeedSequence((int(seed), int(stage), int(attempt)))
+               .generate_state(1)[0] >> 1)
 
 
 def accepted_stage(final_losses: Sequence[float], accept_loss: float | None) -> int:
@@ -755,6 +783,21 @@ def accepted_stage(final_losses: Sequence[float], accept_loss: float | None) -> 
     return ok[-1] if ok else n - 1
 
 
+def _per_stage(value: int | Sequence[int], n: int, name: str) -> list:
+    """An integer >= 0 for every one of ``n`` stages, or one per stage, as a list of n."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != n:
+            raise ValueError(f"{name}: expected one count per stage ({n}), got {len(value)}")
+        return [check_int(v, name, minimum=0) for v in value]
+    return [check_int(value, name, minimum=0)] * n
+
+
+def _loss_order(loss: float) -> float:
+    """A final loss as a sort key: NaN after every number."""
+    loss = float(loss)
+    return math.inf if math.isnan(loss) else loss
+
+
 def _converged(loss: float, accept_loss: float | None) -> bool:
     """Whether a stage's final loss is at or below ``accept_loss`` (never for a NaN; never
     without a bound)."""
@@ -765,6 +808,7 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
                        steps: int | Sequence[int], params: Mapping | None = None,
                        out: str | Path | None = None, model_options: Mapping | None = None,
                        accept_loss: float | None = None,
+                       retries: int | Sequence[int] = 0,
                        **train_kwargs) -> ContinuationResult:
     """Continuation: train through problems that differ in one parameter, each stage starting
     from the network the previous stage ended with.
@@ -788,13 +832,26 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
             points (the Gauss–Newton loss stalls orders of magnitude above the others') leaves a
             network worse than the stage before; this keeps the one before. Every stage is
             trained either way (a later stage may converge again). None: the last stage.
+        retries: how many times a stage that ends above ``accept_loss`` is trained again: one
+            count for every stage or one per stage (default 0; needs ``accept_loss``). The early
+            stages of a shock continuation often end above a bound that the late ones meet and
+            the next stage recovers; a count per stage retries the late ones only. Each attempt starts from the network the
+            stage started from (a retried first stage from a fresh one) with a seed of its own
+            (:func:`retry_seed`: other points, and for the first stage another
+            initialisation); the first attempt that converges is kept, or when none does the
+            one with the lowest final loss. The stalls of a Gauss–Newton stage come from the
+            points it drew (a window dominated by a few points it cannot fit); another draw
+            usually gets through. The kept attempt's run folder is ``out/stage-k``, the others
+            ``out/stage-k-attempt-j``; a warning names each retry. An attempt that diverges
+            (:class:`TrainingError`) is not retried: the error propagates.
         **train_kwargs: passed to :func:`train` at every stage (weighting, optimizer, points,
             resample_every, sampler, hold_last, seed, dtype, ...); ``adaptive_start`` applies
             to the stages after the first (the first starts from an untrained network).
 
     Returns:
         A :class:`ContinuationResult`: the :class:`TrainResult` of every stage, in order, and
-        ``final`` (the last stage's, or with ``accept_loss`` the last converged stage's).
+        ``final`` (the last stage's, or with ``accept_loss`` the last converged stage's);
+        ``attempts`` lists every training of every stage (with their wall times).
     """
     import problems as zoo
 
@@ -807,7 +864,13 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
                          f"{len(counts)}")
     if accept_loss is not None:
         accept_loss = check_float(accept_loss, "accept_loss", positive=True)
+    tries_at = _per_stage(retries, len(values), "retries")
+    if any(tries_at) and accept_loss is None:
+        raise ValueError("retries: a stage is trained again when its final loss ends above "
+                         "accept_loss; give accept_loss too")
+    seed = check_int(train_kwargs.pop("seed", 0), "seed", minimum=0)
     results: list = []
+    attempts: list = []
     model = None
     kept = None  # the network of the last converged stage (accept_loss)
     adaptive_start = train_kwargs.pop("adaptive_start", False)
@@ -815,11 +878,39 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
         raise TypeError(f"adaptive_start: expected a bool, got {type(adaptive_start).__name__}")
     for k, (v, n) in enumerate(zip(values, counts)):
         prob = zoo.get(problem, **{**dict(params or {}), parameter: v})
-        res = train(prob, model, steps=n, out=None if out is None else Path(out) / f"stage-{k}",
-                    model_options=model_options if model is None else None,
-                    adaptive_start=adaptive_start and model is not None, **train_kwargs)
+        folder = None if out is None else Path(out) / f"stage-{k}"
+        # a retried attempt starts where the stage started (the first trains the shared network)
+        retries = tries_at[k]
+        start = copy.deepcopy(model) if retries and model is not None else None
+        tries: list = []  # (attempt, seed, TrainResult)
+        for j in range(retries + 1):
+            s_j = retry_seed(seed, k, j)
+            if j > 0:
+                prev = tries[-1][2].metrics["final_loss"]
+                warnings.warn(f"stage {k} ({parameter} = {v:g}) ended at {prev:.3g}, above "
+                              f"accept_loss {accept_loss:.3g}: training it again from the "
+                              f"network it started from with seed {s_j} (attempt {j + 1} of "
+                              f"{retries + 1})", stacklevel=2)
+                if folder is not None and folder.exists():
+                    folder.rename(folder.with_name(f"stage-{k}-attempt-{j - 1}"))
+            net = model if j == 0 else (None if start is None else copy.deepcopy(start))
+            res = train(prob, net, steps=n, out=folder,
+                        model_options=model_options if net is None else None,
+                        adaptive_start=adaptive_start and k > 0, seed=s_j, **train_kwargs)
+            tries.append((j, s_j, res))
+            if _converged(res.metrics["final_loss"], accept_loss):
+                break
+        best = tries[-1]
+        if not _converged(best[2].metrics["final_loss"], accept_loss):
+            # none converged: the attempt with the lowest final loss (a NaN never)
+            best = min(tries, key=lambda t: _loss_order(t[2].metrics["final_loss"]))
+            if best is not tries[-1] and folder is not None:
+                folder.rename(folder.with_name(f"stage-{k}-attempt-{tries[-1][0]}"))
+                folder.with_name(f"stage-{k}-attempt-{best[0]}").rename(folder)
+        res = best[2]
         model = res.model
         results.append(res)
+        attempts.append([_attempt(t[2], t[1], t is best) for t in tries])
         if _converged(res.metrics["final_loss"], accept_loss):
             # the stages share one network, trained on: keep this converged stage's own copy
             kept = copy.deepcopy(model)
@@ -838,4 +929,4 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
             warnings.warn(f"accept_loss: the result is stage {final}'s network ({parameter} = "
                           f"{values[final]:g}, final loss {losses[final]:.3g}); the stages "
                           f"after it ended above {accept_loss:.3g}: {later}", stacklevel=2)
-    return ContinuationResult(results, values, final)
+    return ContinuationResult(results, values, final, attempts)

@@ -186,8 +186,27 @@ def test_accuracy_accept_loss_measures_the_last_converged_stage(tmp_path):
     assert "the result: the last stage whose final loss is ≤ " in text
     assert accuracy._same_config(replace(t, steps=row["config"]["steps"]), row)
     assert not accuracy._same_config(replace(base, steps=row["config"]["steps"]), row)
-    with pytest.raises(ValueError, match="sod-gn: accept_loss applies to a continuation"):
-        accuracy.run_target(replace(base, continuation=None, accept_loss=1e-5), tmp_path)
+    for bad in (dict(accept_loss=1e-5), dict(retries=1)):
+        with pytest.raises(ValueError, match="sod-gn: accept_loss and retries apply to a "
+                                             "continuation"):
+            accuracy.run_target(replace(base, continuation=None, **bad), tmp_path)
+    # retries: the stage above the bound trained again; every attempt in the row and its time
+    r = replace(t, retries=1)
+    with pytest.warns(UserWarning) as rec:
+        row = accuracy.run_target(r, tmp_path / "retry")
+    assert any("stage 1 (viscosity = 0.01) ended at " in str(w.message) for w in rec)
+    assert row["status"] == "ok", row
+    tries = row["stages"][1]["attempts"]
+    assert len(tries) == 2 and "attempts" not in row["stages"][0]
+    assert tries[0]["final_loss"] == l1 and tries[0]["seed"] == base.seed
+    assert row["train_s"] == pytest.approx(row["stages"][0]["train_s"]
+                                           + sum(a["wall_time_s"] for a in tries))
+    assert row["config"]["retries"] == 1
+    assert "other points, up to 1 time" in accuracy.render({r.name: row}, 1)
+    assert accuracy._same_config(replace(r, steps=row["config"]["steps"]), row)
+    assert not accuracy._same_config(replace(t, steps=row["config"]["steps"]), row)
+    again = accuracy.remeasure(r, tmp_path / "retry")
+    assert again["stages"][1]["attempts"] == tries and again["train_s"] == row["train_s"]
 
 
 def test_accuracy_target_passes_adaptive_start_and_hold_last(tmp_path):

@@ -94,6 +94,10 @@ class Target:
     #: continuation only: solvers.train_continuation's accept_loss (the result is the last
     #: stage whose final loss is at or below it; that stage's problem is measured)
     accept_loss: float | None = None
+    #: continuation only: solvers.train_continuation's retries (a stage above accept_loss is
+    #: trained again from where it started, with other points, up to this many times): one
+    #: count, or a tuple of one per stage
+    retries: int | tuple = 0
 
 
 TARGETS = [
@@ -379,6 +383,16 @@ TARGETS += [
                "was read off the window row's three seeds: of their 18 stages at ν ≤ 3e-4, 15 "
                "ended at 4e-11–6e-7, two of seed 1 at 2.3e-6 and 3.2e-5 (converged stages "
                "followed) and that one at 2.4e-3; the earlier stages ended at 3e-10–1e-2.",
+    ),
+    dataclasses.replace(
+        _SOD_WINDOW, name="sod-gn-rad-dense-retry", accept_loss=1e-5,
+        retries=(0,) * 8 + (2,) * 4,
+        chosen="sod-gn-rad-dense-accept with a stage at ν ≤ 7.5e-5 that ends above 1e-5 "
+               "trained again from the network it started from, with other points, up to "
+               "twice (retries): the late stages that stalled in the accept and window rows "
+               "(2.0e-3 and 2.4e-3, seed 2; 3.2e-5, seed 1) did so on the points they drew. "
+               "The earlier stages, which ended at up to 1e-2 and were recovered by the next, "
+               "are not retried.",
     ),
     dataclasses.replace(
         _SOD_GN_RAD_DENSE_FINE, name="sod-gn-rad-dense-wide",
@@ -881,9 +895,9 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
             raise ValueError(f"{target.name}: a continuation target has no wall-time budget")
         if target.windows is not None:
             raise ValueError(f"{target.name}: a target is marched or continued, not both")
-    elif target.accept_loss is not None:
-        raise ValueError(f"{target.name}: accept_loss applies to a continuation (the last "
-                         f"converged stage's network); this target has none")
+    elif target.accept_loss is not None or any(_as_tuple(target.retries)):
+        raise ValueError(f"{target.name}: accept_loss and retries apply to a continuation (its "
+                         f"stages' final losses); this target has none")
     common = dict(weighting=target.weighting, optimizer=target.optimizer, points=target.points,
                   resample_every=target.resample_every, sampler=target.sampler, device=device,
                   dtype=target.dtype, seed=target.seed, ntk_every=0,
@@ -907,6 +921,7 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
             stages = solvers.train_continuation(target.problem, cont["parameter"],
                                                 cont["values"], steps=counts, params=params,
                                                 out=run_dir, accept_loss=target.accept_loss,
+                                                retries=target.retries,
                                                 **common)
             res = stages.final
             problem = problems.get(target.problem,
@@ -936,7 +951,9 @@ def _finish_row(target: Target, row: dict, m: dict, stages: list, state: dict,
     cont = target.continuation
     final = _result_stage(target, stages)
     res = stages[final]
-    train_s = float(sum(r.metrics["wall_time_s"] for r in stages))
+    # every training counts, retried stages' attempts included
+    train_s = float(getattr(stages, "wall_time_s", None)
+                    or sum(r.metrics["wall_time_s"] for r in stages))
     m["over_budget"] = budget is not None and train_s > budget * 1.01 + 5
     row.update(m)
     if cont is not None:
@@ -945,6 +962,9 @@ def _finish_row(target: Target, row: dict, m: dict, stages: list, state: dict,
                           "final_loss": r.metrics["final_loss"],
                           "relative_l2": r.metrics["relative_l2"]}
                          for v, r in zip(cont["values"], stages)]
+        for entry, tries in zip(row["stages"], getattr(stages, "attempts", [])):
+            if len(tries) > 1:  # a retried stage: every attempt's seed, loss and time
+                entry["attempts"] = tries
         row["final_stage"] = final
     row.update(status="ok", steps_done=int(sum(r.metrics["steps"] for r in stages)),
                stopped_by_budget=state["stopped_at"], train_s=train_s,
@@ -962,6 +982,22 @@ def _result_stage(target: Target, stages: list) -> int:
     if target.continuation is None:
         return len(stages) - 1
     return accepted_stage([r.metrics["final_loss"] for r in stages], target.accept_loss)
+
+
+def _stage_attempts(run_dir: Path, k: int) -> list:
+    """Stage k's attempts as solvers.ContinuationResult.attempts lists them, read from its run
+    folders: ``stage-k`` (the kept attempt) and ``stage-k-attempt-j`` (the others)."""
+    others = {int(d.name.rsplit("-", 1)[1]): d for d in run_dir.glob(f"stage-{k}-attempt-*")
+              if d.name.rsplit("-", 1)[1].isdigit()}
+    kept = next(j for j in range(len(others) + 1) if j not in others)
+    out = []
+    for j in range(len(others) + 1):
+        d = run_dir / f"stage-{k}" if j == kept else others[j]
+        m = json.loads((d / "metrics.json").read_text())
+        out.append({"seed": json.loads((d / "config.json").read_text())["seed"],
+                    "final_loss": m["final_loss"], "wall_time_s": m["wall_time_s"],
+                    "kept": j == kept})
+    return out
 
 
 def remeasure(target: Target, out_root: Path) -> dict:
@@ -984,6 +1020,11 @@ def remeasure(target: Target, out_root: Path) -> dict:
     stages = [SimpleNamespace(metrics=json.loads((d / "metrics.json").read_text()))
               for d in dirs]
     final = _result_stage(target, stages)
+    if cont:  # every attempt of a retried stage counts in the row's time
+        from solvers import ContinuationResult
+
+        stages = ContinuationResult(stages, cont["values"], final,
+                                    [_stage_attempts(run_dir, k) for k in range(len(dirs))])
     problem = problems.get(target.problem, **_last_stage_params(target.params, cont, final))
 
     def final_model(d: Path) -> torch.nn.Module:
@@ -1029,6 +1070,8 @@ def _new_row(target: Target, run_dir: Path, steps: int, smoke: bool,
         cfg["hold_last"] = target.hold_last
     if target.accept_loss is not None:
         cfg["accept_loss"] = target.accept_loss
+    if any(_as_tuple(target.retries)):
+        cfg["retries"] = target.retries
     extra = {}
     if device != "cpu":
         extra = {"gpu": torch.cuda.get_device_name(torch.device(device)),
@@ -1080,7 +1123,28 @@ def _config_text(cfg: dict) -> str:
                      + ", ".join(f"{v:g} ({n} steps)" for v, n in zip(c["values"], c["steps"])))
     if cfg.get("accept_loss") is not None:
         parts.append(f"the result: the last stage whose final loss is ≤ {cfg['accept_loss']:g}")
+    if cfg.get("retries"):
+        parts.append(_retries_text(cfg["retries"], cfg.get("continuation")))
     return "; ".join(parts)
+
+
+def _as_tuple(retries) -> tuple:
+    """A target's or row's retries, one count or one per stage (a JSON list), as a tuple."""
+    return tuple(retries) if isinstance(retries, (list, tuple)) else (retries,)
+
+
+def _retries_text(retries, cont: dict | None) -> str:
+    def times(n: int) -> str:
+        return f"up to {n} time{'s' if n > 1 else ''}"
+
+    head = "trained again from where it started with other points, "
+    if not isinstance(retries, (list, tuple)):
+        return f"a stage that ends above it {head}{times(retries)}"
+    # (one count per stage: a continuation's)
+    which = "; ".join(f"{times(n)} at {cont['parameter']} = " + ", ".join(
+        f"{v:g}" for v, m in zip(cont["values"], retries) if m == n)
+        for n in sorted(set(retries) - {0}))
+    return f"a stage that ends above it {head}{which}"
 
 
 def _same_config(t: Target, row: dict) -> bool:
@@ -1093,7 +1157,8 @@ def _same_config(t: Target, row: dict) -> bool:
             and c.get("continuation") == t.continuation and c.get("windows") == t.windows
             and c.get("adaptive_start", False) == t.adaptive_start
             and c.get("hold_last", 0) == t.hold_last
-            and c.get("accept_loss") == t.accept_loss)
+            and c.get("accept_loss") == t.accept_loss
+            and _as_tuple(c.get("retries", 0)) == _as_tuple(t.retries))
 
 
 def _meets_text(row: dict) -> str:

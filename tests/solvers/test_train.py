@@ -603,6 +603,99 @@ def test_continuation_accept_loss_keeps_the_last_converged_network(tmp_path):
     assert res.final_stage == 1
 
 
+def test_continuation_retries_a_stage_from_where_it_started(tmp_path):
+    """retries: a stage that ends above accept_loss is trained again from the network it
+    started from with retry_seed's seed — each attempt exactly what one training of that stage
+    from that network with that seed gives; none converging, the lowest loss is kept (its run
+    folder stage-k, the others stage-k-attempt-j) and the next stage starts from it."""
+    import copy
+
+    from solvers import retry_seed, train, train_continuation
+    from solvers._train import load_network
+
+    kw = dict(points=16, export=False, ntk_every=0, optimizer="gn", dtype="float64")
+    plain = train_continuation("convection", "beta", [1.0, 30.0], steps=[6, 3], seed=0,
+                               model_options=SMALL, **kw)
+    # neither stage meets the bound (stage 1 is far from fitted in 3 steps); stage 0 has no
+    # retries (one count per stage), stage 1 two
+    bound = plain[0].metrics["final_loss"] / 2
+    with pytest.warns(UserWarning) as rec:
+        res = train_continuation("convection", "beta", [1.0, 30.0], steps=[6, 3], seed=0,
+                                 model_options=SMALL, accept_loss=bound, retries=[0, 2],
+                                 out=tmp_path, **kw)
+    retried = [str(w.message) for w in rec if "training it again" in str(w.message)]
+    seeds = [retry_seed(0, 1, j) for j in range(3)]
+    assert seeds[0] == 0 and len(set(seeds)) == 3
+    assert len(retried) == 2 and all(
+        m.startswith("stage 1 (beta = 30) ended at ") and f"seed {s} (attempt {j + 2} of 3)" in m
+        for j, (m, s) in enumerate(zip(retried, seeds[1:])))
+    assert [len(a) for a in res.attempts] == [1, 3]
+    assert [{k: a[k] for k in ("seed", "final_loss", "kept")} for a in res.attempts[0]] == [
+        {"seed": 0, "final_loss": plain[0].metrics["final_loss"], "kept": True}]
+    stage1 = [a["final_loss"] for a in res.attempts[1]]
+    assert [a["seed"] for a in res.attempts[1]] == seeds
+    assert stage1[0] == plain[1].metrics["final_loss"]  # attempt 0: the run without retries
+    # each attempt is one training of stage 1 from stage 0's network with its seed
+    beta30 = problems.get("convection", beta=30.0)
+    start = train_continuation("convection", "beta", [1.0], steps=6, seed=0,
+                               model_options=SMALL, **kw).final.model
+    for s, loss in zip(seeds, stage1):
+        alone = train(beta30, copy.deepcopy(start), steps=3, seed=s, **kw)
+        assert alone.metrics["final_loss"] == loss
+    best = min(range(3), key=stage1.__getitem__)
+    assert [a["kept"] for a in res.attempts[1]] == [j == best for j in range(3)]
+    assert res[1].metrics["final_loss"] == stage1[best] and res.final_stage == 1
+    assert res.wall_time_s == pytest.approx(sum(a["wall_time_s"] for st in res.attempts
+                                                for a in st))
+    assert sorted(d.name for d in tmp_path.iterdir()) == (
+        ["stage-0", "stage-1"] + [f"stage-1-attempt-{j}" for j in range(3) if j != best])
+    x = torch.rand(40, 2, dtype=torch.float64)
+    on_disk = load_network(beta30, SMALL, torch.float64, tmp_path / "stage-1")
+    with torch.no_grad():
+        assert torch.equal(on_disk(x), res[1].model(x))
+    for j in range(3):
+        if j != best:
+            other = load_network(beta30, SMALL, torch.float64, tmp_path / f"stage-1-attempt-{j}")
+            with torch.no_grad():
+                assert not torch.equal(other(x), res[1].model(x))
+
+
+def test_continuation_retry_keeps_the_first_converged_attempt():
+    """An attempt that converges ends the retries; a retried first stage starts from a fresh
+    network of its own seed."""
+    from solvers import retry_seed, train, train_continuation
+
+    kw = dict(points=16, export=False, ntk_every=0, optimizer="gn", dtype="float64")
+    beta = problems.get("convection", beta=5.0)
+    losses = [train(beta, None, steps=2, seed=retry_seed(3, 0, j), model_options=SMALL,
+                    **kw).metrics["final_loss"] for j in range(3)]
+    first = next(j for j in (1, 2) if losses[j] < losses[0])  # (a later draw does better)
+    bound = (losses[first] + min(losses[0], *losses[1:first] or [math.inf])) / 2
+    with pytest.warns(UserWarning, match="stage 0 .* training it again"):
+        res = train_continuation("convection", "beta", [5.0], steps=2, seed=3,
+                                 model_options=SMALL, accept_loss=bound, retries=2, **kw)
+    assert [a["final_loss"] for a in res.attempts[0]] == losses[:first + 1]
+    assert res.attempts[0][-1]["kept"] and res[0].metrics["final_loss"] == losses[first]
+    assert res.final_stage == 0
+
+
+@pytest.mark.parametrize("kw, exc, msg", [
+    (dict(retries=-1, accept_loss=1e-5), ValueError, "retries: expected an integer >= 0, got -1"),
+    (dict(retries=1.0, accept_loss=1e-5), TypeError, "retries: expected an integer, got float"),
+    (dict(retries=1), ValueError, "retries: a stage is trained again when its final loss ends "
+                                  "above accept_loss; give accept_loss too"),
+    (dict(retries=[0, 1], accept_loss=1e-5), ValueError,
+     r"retries: expected one count per stage \(1\), got 2"),
+    (dict(retries=[-2], accept_loss=1e-5), ValueError, "retries: expected an integer >= 0"),
+    (dict(retries="1", accept_loss=1e-5), TypeError, "retries: expected an integer, got str"),
+])
+def test_continuation_rejects_bad_retries(kw, exc, msg):
+    from solvers import train_continuation
+
+    with pytest.raises(exc, match=msg):
+        train_continuation("convection", "beta", [1.0], steps=1, **kw)
+
+
 @pytest.mark.parametrize("bad, exc, msg", [
     ("1e-5", TypeError, "accept_loss: expected a real number, got str"),
     (True, TypeError, "accept_loss: expected a real number, got bool"),
