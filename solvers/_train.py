@@ -833,17 +833,18 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
             network worse than the stage before; this keeps the one before. Every stage is
             trained either way (a later stage may converge again). None: the last stage.
         retries: how many times a stage that ends above ``accept_loss`` is trained again: one
-            count for every stage or one per stage (default 0; needs ``accept_loss``). The early
-            stages of a shock continuation often end above a bound that the late ones meet and
-            the next stage recovers; a count per stage retries the late ones only. Each attempt starts from the network the
-            stage started from (a retried first stage from a fresh one) with a seed of its own
-            (:func:`retry_seed`: other points, and for the first stage another
-            initialisation); the first attempt that converges is kept, or when none does the
-            one with the lowest final loss. The stalls of a Gauss–Newton stage come from the
-            points it drew (a window dominated by a few points it cannot fit); another draw
-            usually gets through. The kept attempt's run folder is ``out/stage-k``, the others
-            ``out/stage-k-attempt-j``; a warning names each retry. An attempt that diverges
-            (:class:`TrainingError`) is not retried: the error propagates.
+            count for every stage or one per stage (default 0; needs ``accept_loss``). Each
+            attempt starts from the network the stage started from (a retried first stage from
+            a fresh one) with a seed of its own (:func:`retry_seed`: other points, and for the
+            first stage another initialisation); the first attempt that converges is kept, or
+            when none does the one with the lowest final loss. A Gauss–Newton stage that
+            stalls does so on the points it drew (a window dominated by points it cannot fit),
+            and another draw may get through. The early stages of a shock continuation often
+            end above a bound the late ones meet, and the next stage recovers: a count per
+            stage retries the late ones only. The kept attempt's run folder is
+            ``out/stage-k``, the others ``out/stage-k-attempt-j``; a warning names each retry.
+            An attempt that diverges (:class:`TrainingError`) is not retried: the error
+            propagates.
         **train_kwargs: passed to :func:`train` at every stage (weighting, optimizer, points,
             resample_every, sampler, hold_last, seed, dtype, ...); ``adaptive_start`` applies
             to the stages after the first (the first starts from an untrained network).
