@@ -409,7 +409,8 @@ def test_last_stage_trains_a_finished_continuation_run_further(tmp_path, capsys)
     # tube_regions --jump: the offset of the run's initial jump, as jump_offset gives it
     assert tube_regions.main(["sod", str(more), "--jump", "0.02"]) == 0
     want = tube_regions.jump_offset(prob, model, 0.02)
-    assert f"| {more} | {want['rho']:+.2e} | {want['p']:+.2e} |" in capsys.readouterr().out
+    assert (f"| {more} | {want['rho']:+.2e} | {want['p']:+.2e} | {want['rho_at_x0']:.3f} |"
+            in capsys.readouterr().out)
     with pytest.raises(SystemExit):
         tube_regions.main(["sod", "--smear", "1e-3", "--jump"])
     assert "--jump: expected a half-width 0 < D <= 0.25 and run folders" in \
@@ -565,6 +566,8 @@ def test_jump_offset_finds_a_moved_jump(name):
 
         got = tube_regions.jump_offset(prob, moved)
         assert got["rho"] == pytest.approx(s, abs=2e-6) and got["p"] == pytest.approx(s, abs=2e-6)
+        # ρ(x0, 0): the right state unless the jump moved right of x0
+        assert got["rho_at_x0"] == (prob.left[0] if s > 0 else prob.right[0])
 
         def smooth(x, s=s):
             w = 0.5 * (1 - torch.tanh((x[:, :1] - prob.x0 - s) / 3e-4))
@@ -574,6 +577,9 @@ def test_jump_offset_finds_a_moved_jump(name):
 
         got = tube_regions.jump_offset(prob, smooth, 0.005)
         assert got["rho"] == pytest.approx(s, abs=1e-8) and got["p"] == pytest.approx(s, abs=1e-8)
+        half = 0.5 * (1 - math.tanh(-s / 3e-4))  # centred on x0 + s
+        assert got["rho_at_x0"] == pytest.approx(prob.right[0]
+                                                 + half * (prob.left[0] - prob.right[0]))
     flat = problems.get("riemann", left=(1.0, 0.0, 1.0), right=(1.0, 0.0, 0.1))
     got = tube_regions.jump_offset(flat, flat.solution)
     assert math.isnan(got["rho"]) and got["p"] == pytest.approx(0.0, abs=2e-6)

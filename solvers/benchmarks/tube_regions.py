@@ -33,7 +33,9 @@ With ``--jump D`` a third table gives, for each RUN, where its initial jump lies
 for which a sharp jump at x0 + s holds the network's mass (and, for p, its integral) over
 [x0 − D, x0 + D] at t = 0, s = (∫ w(x, 0) dx − D (w_L + w_R)) / (w_L − w_R) (trapezoid rule on
 20001 nodes; D = 0.01 by default). Every wave of a Riemann solution starts at the jump, so an
-offset there moves them all (the tubes' ``initial_window`` terms hold it at 0).
+offset there moves them all (the tubes' ``initial_window`` terms hold it at 0). The table
+also gives the network's ρ(x0, 0): the grid's point on the initial jump, where the exact data
+take the right state.
 """
 
 from __future__ import annotations
@@ -145,15 +147,19 @@ def jump_offset(problem, model, half_width: float = 0.01, nodes: int = 20001) ->
     """Where a network's initial jump lies: for ``"rho"`` and ``"p"`` the offset s of the sharp
     jump at x0 + s with the same integral of that output over [x0 − D, x0 + D] at t = 0
     (D = ``half_width``), s = (∫ w(x, 0) dx − D (w_L + w_R)) / (w_L − w_R), by the trapezoid
-    rule on ``nodes`` nodes in float64; NaN where the two states are equal. ``model`` maps
-    (n, 2) points (x, t) to (n, 3) outputs (ρ, u, p)."""
+    rule on ``nodes`` nodes in float64; NaN where the two states are equal; and
+    ``"rho_at_x0"``, the network's ρ(x0, 0): the 101 × 101 grid has a point there, where the
+    exact data take the right state (x >= x0), and a network centred on x0 is halfway
+    (its error there is most of the whole-grid measure's t = 0 row). ``model`` maps (n, 2)
+    points (x, t) to (n, 3) outputs (ρ, u, p)."""
     if not 0 < half_width <= min(problem.x0, 1.0 - problem.x0):
         raise ValueError(f"half_width: expected 0 < D <= min(x0, 1 - x0), got {half_width!r}")
     x = torch.linspace(problem.x0 - half_width, problem.x0 + half_width, nodes,
                        dtype=torch.float64)
     with torch.no_grad():
         w = model(torch.stack([x, torch.zeros_like(x)], dim=1)).to(torch.float64).numpy()
-    out = {}
+        at = model(torch.tensor([[problem.x0, 0.0]], dtype=torch.float64))
+    out = {"rho_at_x0": float(at[0, problem.output_names.index("rho")])}
     for name in ("rho", "p"):
         k = problem.output_names.index(name)
         left, right = problem.left[k], problem.right[k]
@@ -294,11 +300,11 @@ def main(argv=None) -> int:
     if a.jump is not None:
         print(f"\nthe initial jump's offset from x0, from the integrals over [x0 - {a.jump:g}, "
               f"x0 + {a.jump:g}] at t = 0")
-        print("| run | offset from ρ | offset from p |")
-        print("|---|---|---|")
+        print(f"| run | offset from ρ | offset from p | ρ(x0, 0) (exact {problem.right[0]:g}) |")
+        print("|---|---|---|---|")
         for run, model in zip(a.runs, models):
             got = jump_offset(problem, model, a.jump)
-            print(f"| {run} | {got['rho']:+.2e} | {got['p']:+.2e} |")
+            print(f"| {run} | {got['rho']:+.2e} | {got['p']:+.2e} | {got['rho_at_x0']:.3f} |")
     return 0
 
 
