@@ -592,10 +592,10 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   both its runs. What separates these draws is mostly the grid point (0.5, 0) on the initial
   jump, where the exact ρ takes the right state and the window terms centre the network's jump
   (`tube_regions ... --jump` gives ρ(x0, 0)): 0.513 in seed 2's last stage (t = 0 part 5.6e-3,
-  of its 8.72e-3), 0.287 and 0.339 in the two other draws (2.4e-3 and 3.1e-3), while without the
-  t = 0 row the three are within 1.3e-4 (t > 0: 6.58e-3–6.71e-3). A stalled stage is a matter of its points: seed 2's ν = 5e-5 stage
-  from its 7.5e-5 network stalled again with the run's sampling seed (1.99e-3, to the digit)
-  and ended at 3.8e-10 with another (`last_stage RUN --stage 8 ... --seed 5`: 8.48e-3 over the
+  of its 8.72e-3), 0.287 and 0.339 in the two other draws (2.4e-3 and 3.1e-3), while without
+  the t = 0 row the three are within 1.3e-4 (t > 0: 6.58e-3–6.71e-3). A stalled stage is a
+  matter of its points: seed 2's ν = 5e-5 stage from its 7.5e-5 network stalled again with the
+  run's sampling seed (1.99e-3, to the digit) and ended at 3.8e-10 with another (`last_stage RUN --stage 8 ... --seed 5`: 8.48e-3 over the
   grid). sod-gn-rad-dense-retry trains such a stage again with other points (retries at the
   stages with ν ≤ 7.5e-5, up to twice).
 * lax (reported, no bound): sod-gn-rad-dense's configuration (RAD points, N = 3825, ν down to
