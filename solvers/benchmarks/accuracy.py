@@ -595,9 +595,9 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   of its 8.72e-3), 0.287 and 0.339 in the two other draws (2.4e-3 and 3.1e-3), while without
   the t = 0 row the three are within 1.3e-4 (t > 0: 6.58e-3–6.71e-3). A stalled stage is a
   matter of its points: seed 2's ν = 5e-5 stage from its 7.5e-5 network stalled again with the
-  run's sampling seed (1.99e-3, to the digit) and ended at 3.8e-10 with another (`last_stage RUN --stage 8 ... --seed 5`: 8.48e-3 over the
-  grid). sod-gn-rad-dense-retry trains such a stage again with other points (retries at the
-  stages with ν ≤ 7.5e-5, up to twice).
+  run's sampling seed (1.99e-3, to the digit) and ended at 3.8e-10 with another (`last_stage
+  RUN --stage 8 ... --seed 5`: 8.48e-3 over the grid). sod-gn-rad-dense-retry trains such a
+  stage again with other points (retries at the stages with ν ≤ 7.5e-5, up to twice).
 * lax (reported, no bound): sod-gn-rad-dense's configuration (RAD points, N = 3825, ν down to
   3e-4; lax-gn-rad-dense) took ρ(x, 0.14) from 0.146 (lax-gn) to 8.6e-2 with the shock 0.0009
   off, and the whole grid from 0.14 to 8.2e-2; the regularisation alone at 3e-4 has 7.5e-2 and
