@@ -597,7 +597,11 @@ is in the guide: [Gauss–Newton on hard problems](../guide/train.md#gaussnewton
   matter of its points: seed 2's ν = 5e-5 stage from its 7.5e-5 network stalled again with the
   run's sampling seed (1.99e-3, to the digit) and ended at 3.8e-10 with another (`last_stage
   RUN --stage 8 ... --seed 5`: 8.48e-3 over the grid). sod-gn-rad-dense-retry trains such a
-  stage again with other points (retries at the stages with ν ≤ 7.5e-5, up to twice).
+  stage again with other points (retries at the stages with ν ≤ 7.5e-5, up to twice). From
+  scratch: seed 0 retried nothing and ended at 7.86e-3 over the grid (t > 0: 7.46e-3),
+  ρ(x, 0.2) 9.17e-3 with the shock 0.0008 off — both met; seed 2 stalled at ν = 5e-5 as before
+  (1.99e-3), its first retry worse (0.22), its second at 6.0e-8 (8.29e-3 over the grid).
+  Seed 2's last two stages were still training when this was written.
 * lax (reported, no bound): sod-gn-rad-dense's configuration (RAD points, N = 3825, ν down to
   3e-4; lax-gn-rad-dense) took ρ(x, 0.14) from 0.146 (lax-gn) to 8.6e-2 with the shock 0.0009
   off, and the whole grid from 0.14 to 8.2e-2; the regularisation alone at 3e-4 has 7.5e-2 and
