@@ -1002,14 +1002,15 @@ def _stage_attempts(run_dir: Path, k: int) -> list:
     folders: ``stage-k`` (the kept attempt) and ``stage-k-attempt-j`` (the others)."""
     others = {int(d.name.rsplit("-", 1)[1]): d for d in run_dir.glob(f"stage-{k}-attempt-*")
               if d.name.rsplit("-", 1)[1].isdigit()}
+    from solvers._train import _attempt
+
     kept = next(j for j in range(len(others) + 1) if j not in others)
     out = []
     for j in range(len(others) + 1):
         d = run_dir / f"stage-{k}" if j == kept else others[j]
-        m = json.loads((d / "metrics.json").read_text())
-        out.append({"seed": json.loads((d / "config.json").read_text())["seed"],
-                    "final_loss": m["final_loss"], "wall_time_s": m["wall_time_s"],
-                    "kept": j == kept})
+        res = SimpleNamespace(metrics=json.loads((d / "metrics.json").read_text()))
+        seed = json.loads((d / "config.json").read_text())["seed"]
+        out.append(_attempt(res, seed, j == kept))
     return out
 
 
