@@ -30,6 +30,7 @@ from ._runfolder import check_folder, checkpoint_errors, lock_folder, read_check
 from ._sampling import Sampler, Uniform, _uniform_terms, sampler_from_spec
 
 CHECKPOINT = "checkpoint.pt"
+ATTEMPT = "attempt.json"  # the record of a retried attempt that diverged (train_continuation)
 
 
 class TrainingError(RuntimeError):
@@ -756,6 +757,13 @@ def _attempt(res: TrainResult, seed: int | None, kept: bool) -> dict:
             "wall_time_s": float(res.metrics["wall_time_s"]), "kept": kept}
 
 
+def _failed_attempt(exc: TrainingError, seed: int, wall_time_s: float) -> dict:
+    """The record of an attempt that diverged: :func:`_attempt`'s fields (its final loss NaN,
+    never kept) and the error's message."""
+    return {"seed": seed, "final_loss": math.nan, "wall_time_s": float(wall_time_s),
+            "kept": False, "error": str(exc)}
+
+
 def retry_seed(seed: int, stage: int, attempt: int) -> int:
     """The seed of a retried stage's attempt ``attempt`` >= 1 (attempt 0 trains with ``seed``
     itself): a 31-bit integer drawn from numpy's ``SeedSequence((seed, stage, attempt))``, so
@@ -843,8 +851,11 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
             end above a bound the late ones meet, and the next stage recovers: a count per
             stage retries the late ones only. The kept attempt's run folder is
             ``out/stage-k``, the others ``out/stage-k-attempt-j``; a warning names each retry.
-            An attempt that diverges (:class:`TrainingError`) is not retried: the error
-            propagates.
+            An attempt that diverges (:class:`TrainingError`: a NaN loss or parameter) counts
+            as an attempt that did not converge: it is recorded (its final loss NaN, its error
+            message, its folder with an ``attempt.json`` of that record) and the stage is
+            trained again while attempts remain; when every attempt of a stage diverges, the
+            last one's error propagates. Without retries a divergence propagates at once.
         **train_kwargs: passed to :func:`train` at every stage (weighting, optimizer, points,
             resample_every, sampler, hold_last, seed, dtype, ...); ``adaptive_start`` applies
             to the stages after the first (the first starts from an untrained network).
@@ -883,35 +894,51 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
         # a retried attempt starts where the stage started (the first trains the shared network)
         retries = tries_at[k]
         start = copy.deepcopy(model) if retries and model is not None else None
-        tries: list = []  # (attempt, seed, TrainResult)
+        tries: list = []  # (attempt, seed, TrainResult or None when it diverged, record)
         for j in range(retries + 1):
             s_j = retry_seed(seed, k, j)
             if j > 0:
-                prev = tries[-1][2].metrics["final_loss"]
-                warnings.warn(f"stage {k} ({parameter} = {v:g}) ended at {prev:.3g}, above "
-                              f"accept_loss {accept_loss:.3g}: training it again from the "
-                              f"network it started from with seed {s_j} (attempt {j + 1} of "
-                              f"{retries + 1})", stacklevel=2)
+                prev = tries[-1][3]
+                how = (f"diverged ({prev['error']})" if "error" in prev
+                       else f"ended at {prev['final_loss']:.3g}, above accept_loss "
+                            f"{accept_loss:.3g}")
+                warnings.warn(f"stage {k} ({parameter} = {v:g}) {how}: training it again from "
+                              f"the network it started from with seed {s_j} (attempt {j + 1} "
+                              f"of {retries + 1})", stacklevel=2)
                 if folder is not None and folder.exists():
                     folder.rename(folder.with_name(f"stage-{k}-attempt-{j - 1}"))
             net = model if j == 0 else (None if start is None else copy.deepcopy(start))
-            res = train(prob, net, steps=n, out=folder,
-                        model_options=model_options if net is None else None,
-                        adaptive_start=adaptive_start and k > 0, seed=s_j, **train_kwargs)
-            tries.append((j, s_j, res))
+            t0 = time.perf_counter()
+            try:
+                res = train(prob, net, steps=n, out=folder,
+                            model_options=model_options if net is None else None,
+                            adaptive_start=adaptive_start and k > 0, seed=s_j, **train_kwargs)
+            except TrainingError as exc:
+                if not retries:
+                    raise
+                rec = _failed_attempt(exc, s_j, time.perf_counter() - t0)
+                if folder is not None and folder.exists():
+                    pio.write_json(folder / ATTEMPT, rec)
+                tries.append((j, s_j, None, rec))
+                if j == retries and all(t[2] is None for t in tries):
+                    raise  # every attempt diverged
+                continue
+            tries.append((j, s_j, res, _attempt(res, s_j, False)))
             if _converged(res.metrics["final_loss"], accept_loss):
                 break
         best = tries[-1]
-        if not _converged(best[2].metrics["final_loss"], accept_loss):
-            # none converged: the attempt with the lowest final loss (a NaN never)
-            best = min(tries, key=lambda t: _loss_order(t[2].metrics["final_loss"]))
+        if best[2] is None or not _converged(best[2].metrics["final_loss"], accept_loss):
+            # none converged: the attempt with the lowest final loss (a NaN, a divergence never)
+            best = min((t for t in tries if t[2] is not None),
+                       key=lambda t: _loss_order(t[2].metrics["final_loss"]))
             if best is not tries[-1] and folder is not None:
-                folder.rename(folder.with_name(f"stage-{k}-attempt-{tries[-1][0]}"))
+                if folder.exists():
+                    folder.rename(folder.with_name(f"stage-{k}-attempt-{tries[-1][0]}"))
                 folder.with_name(f"stage-{k}-attempt-{best[0]}").rename(folder)
         res = best[2]
         model = res.model
         results.append(res)
-        attempts.append([_attempt(t[2], t[1], t is best) for t in tries])
+        attempts.append([{**t[3], "kept": t is best} for t in tries])
         if _converged(res.metrics["final_loss"], accept_loss):
             # the stages share one network, trained on: keep this converged stage's own copy
             kept = copy.deepcopy(model)

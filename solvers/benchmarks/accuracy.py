@@ -999,15 +999,21 @@ def _result_stage(target: Target, stages: list) -> int:
 
 def _stage_attempts(run_dir: Path, k: int) -> list:
     """Stage k's attempts as solvers.ContinuationResult.attempts lists them, read from its run
-    folders: ``stage-k`` (the kept attempt) and ``stage-k-attempt-j`` (the others)."""
+    folders: ``stage-k`` (the kept attempt) and ``stage-k-attempt-j`` (the others; one that
+    diverged holds its record in ``attempt.json``)."""
     others = {int(d.name.rsplit("-", 1)[1]): d for d in run_dir.glob(f"stage-{k}-attempt-*")
               if d.name.rsplit("-", 1)[1].isdigit()}
-    from solvers._train import _attempt
+    from solvers._train import ATTEMPT, _attempt
 
     kept = next(j for j in range(len(others) + 1) if j not in others)
     out = []
     for j in range(len(others) + 1):
         d = run_dir / f"stage-{k}" if j == kept else others[j]
+        if j != kept and (d / ATTEMPT).exists():
+            rec = json.loads((d / ATTEMPT).read_text())
+            out.append({**rec, "final_loss": math.nan if rec["final_loss"] is None
+                        else rec["final_loss"]})
+            continue
         res = SimpleNamespace(metrics=json.loads((d / "metrics.json").read_text()))
         seed = json.loads((d / "config.json").read_text())["seed"]
         out.append(_attempt(res, seed, j == kept))

@@ -679,6 +679,97 @@ def test_continuation_retry_keeps_the_first_converged_attempt():
     assert res.final_stage == 0
 
 
+def _diverge_with(seeds):
+    """A train callback that makes a run of one of ``seeds`` diverge (NaN parameters at step 1,
+    refused at the checkpoint after it)."""
+    def corrupt(trainer):
+        if trainer.seed in seeds and trainer.step == 1:
+            with torch.no_grad():
+                trainer.params[0].view(-1)[0] = float("nan")
+    return corrupt
+
+
+def test_continuation_retries_a_stage_that_diverged(tmp_path):
+    """With retries, an attempt that diverges (TrainingError) is recorded (final loss NaN, its
+    error, an attempt.json in its folder) and the stage is trained again; the attempt after it
+    is what one training with its seed gives, and --remeasure reads the records back."""
+    from solvers import retry_seed, train, train_continuation
+    from solvers.benchmarks.accuracy import _stage_attempts
+
+    kw = dict(points=16, export=False, ntk_every=0, optimizer="gn", dtype="float64",
+              checkpoint_every=1, model_options=SMALL)
+    seeds = [retry_seed(0, 0, j) for j in range(3)]
+    with pytest.warns(UserWarning) as rec:
+        res = train_continuation("convection", "beta", [5.0], steps=3, seed=0, out=tmp_path,
+                                 accept_loss=1e-30, retries=2,
+                                 callback=_diverge_with(set(seeds[:2])), **kw)
+    retried = [str(w.message) for w in rec if "training it again" in str(w.message)]
+    assert len(retried) == 2 and all(
+        m.startswith("stage 0 (beta = 5) diverged (the network parameters became NaN/Inf at "
+                     "step 1") and f"seed {s} (attempt {j + 2} of 3)" in m
+        for j, (m, s) in enumerate(zip(retried, seeds[1:])))
+    tries = res.attempts[0]
+    assert [a["seed"] for a in tries] == seeds and [a["kept"] for a in tries] == [0, 0, 1]
+    assert all(math.isnan(a["final_loss"]) and "NaN/Inf at step 1" in a["error"]
+               for a in tries[:2])
+    alone = train(problems.get("convection", beta=5.0), None, steps=3, seed=seeds[2],
+                  **{k: v for k, v in kw.items() if k != "checkpoint_every"})
+    assert tries[2]["final_loss"] == alone.metrics["final_loss"] == res[0].metrics["final_loss"]
+    assert "error" not in tries[2]
+    assert res.wall_time_s == pytest.approx(sum(a["wall_time_s"] for a in tries))
+    assert sorted(d.name for d in tmp_path.iterdir()) == [
+        "stage-0", "stage-0-attempt-0", "stage-0-attempt-1"]
+    assert not (tmp_path / "stage-0" / "attempt.json").exists()
+    for j in (0, 1):
+        on_disk = json.loads((tmp_path / f"stage-0-attempt-{j}" / "attempt.json").read_text())
+        assert on_disk["final_loss"] is None and on_disk["seed"] == seeds[j]
+    again = _stage_attempts(tmp_path, 0)
+    assert [{k: v for k, v in a.items() if k != "final_loss"} for a in again] == [
+        {k: v for k, v in a.items() if k != "final_loss"} for a in tries]
+    assert math.isnan(again[0]["final_loss"]) and again[2]["final_loss"] == tries[2]["final_loss"]
+
+
+def test_continuation_a_diverged_last_attempt_keeps_the_best_before(tmp_path):
+    """The last attempt diverging, the lowest of the attempts that finished is kept (its folder
+    stage-k, the diverged one's stage-k-attempt-j)."""
+    from solvers import retry_seed, train_continuation
+
+    kw = dict(points=16, export=False, ntk_every=0, optimizer="gn", dtype="float64",
+              checkpoint_every=1, model_options=SMALL)
+    seeds = [retry_seed(0, 0, j) for j in range(3)]
+    with pytest.warns(UserWarning) as rec:
+        res = train_continuation("convection", "beta", [5.0], steps=3, seed=0, out=tmp_path,
+                                 accept_loss=1e-30, retries=2,
+                                 callback=_diverge_with({seeds[2]}), **kw)
+    assert sum("training it again" in str(w.message) for w in rec) == 2
+    assert any(str(w.message).startswith("accept_loss: no stage ended") for w in rec)
+    tries = res.attempts[0]
+    assert math.isnan(tries[2]["final_loss"]) and not tries[2]["kept"]
+    best = min((0, 1), key=lambda j: tries[j]["final_loss"])
+    assert [a["kept"] for a in tries] == [j == best for j in range(3)]
+    assert res[0].metrics["final_loss"] == tries[best]["final_loss"]
+    assert sorted(d.name for d in tmp_path.iterdir()) == [
+        "stage-0", f"stage-0-attempt-{1 - best}", "stage-0-attempt-2"]
+    assert (tmp_path / "stage-0-attempt-2" / "attempt.json").exists()
+    cfg = json.loads((tmp_path / "stage-0" / "config.json").read_text())
+    assert cfg["seed"] == seeds[best]
+
+
+def test_continuation_divergence_propagates_without_retries_or_when_every_attempt_fails():
+    from solvers import retry_seed, train_continuation
+
+    kw = dict(points=16, export=False, ntk_every=0, optimizer="gn", dtype="float64",
+              checkpoint_every=1, model_options=SMALL, accept_loss=1e-30)
+    with pytest.raises(TrainingError, match="NaN/Inf at step 1"):
+        train_continuation("convection", "beta", [5.0], steps=3, seed=0,
+                           callback=_diverge_with({0}), **kw)
+    seeds = {retry_seed(0, 0, j) for j in range(2)}
+    with pytest.warns(UserWarning, match=r"diverged .* \(attempt 2 of 2\)"):
+        with pytest.raises(TrainingError, match="NaN/Inf at step 1"):
+            train_continuation("convection", "beta", [5.0], steps=3, seed=0, retries=1,
+                               callback=_diverge_with(seeds), **kw)
+
+
 @pytest.mark.parametrize("kw, exc, msg", [
     (dict(retries=-1, accept_loss=1e-5), ValueError, "retries: expected an integer >= 0, got -1"),
     (dict(retries=1.0, accept_loss=1e-5), TypeError, "retries: expected an integer, got float"),
