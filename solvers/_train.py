@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import random
 import time
 import warnings
@@ -764,6 +765,42 @@ def _failed_attempt(exc: TrainingError, seed: int, wall_time_s: float) -> dict:
             "kept": False, "error": str(exc)}
 
 
+def _attempt_folders(folder: Path) -> dict:
+    """Where a stage's attempts live on disk, ``{attempt: run folder}``: every
+    ``stage-k-attempt-j`` and ``stage-k`` itself (the attempt that is not among the others:
+    the kept one, or the one that was training). Empty when the stage never started."""
+    where = {int(d.name.rsplit("-", 1)[1]): d
+             for d in folder.parent.glob(f"{folder.name}-attempt-*")
+             if d.is_dir() and d.name.rsplit("-", 1)[1].isdigit()}
+    if folder.exists():
+        where[min(set(range(len(where) + 1)) - set(where))] = folder
+    return where
+
+
+def _clear_stage_folder(folder: Path, where: dict, j: int) -> None:
+    """Before attempt ``j`` trains in ``folder`` (``stage-k``): the attempt there before it
+    moves to its own ``stage-k-attempt-i`` (``where`` follows)."""
+    if j == 0 or j in where or not folder.exists():
+        return
+    i = next((a for a, d in where.items() if d == folder), j - 1)
+    dest = folder.with_name(f"{folder.name}-attempt-{i}")
+    folder.rename(dest)
+    where[i] = dest
+
+
+def _keep_in_stage_folder(folder: Path, j: int) -> None:
+    """Make ``folder`` (``stage-k``) the run folder of the kept attempt ``j``, moving the
+    attempt there to its ``stage-k-attempt-i`` (safe to repeat after an interruption)."""
+    mine = folder.with_name(f"{folder.name}-attempt-{j}")
+    if not mine.exists():
+        return  # (already there)
+    where = _attempt_folders(folder)
+    if folder.exists():
+        i = next(a for a, d in where.items() if d == folder)
+        folder.rename(folder.with_name(f"{folder.name}-attempt-{i}"))
+    mine.rename(folder)
+
+
 def retry_seed(seed: int, stage: int, attempt: int) -> int:
     """The seed of a retried stage's attempt ``attempt`` >= 1 (attempt 0 trains with ``seed``
     itself): a 31-bit integer drawn from numpy's ``SeedSequence((seed, stage, attempt))``, so
@@ -816,7 +853,7 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
                        steps: int | Sequence[int], params: Mapping | None = None,
                        out: str | Path | None = None, model_options: Mapping | None = None,
                        accept_loss: float | None = None,
-                       retries: int | Sequence[int] = 0,
+                       retries: int | Sequence[int] = 0, resume: bool = False,
                        **train_kwargs) -> ContinuationResult:
     """Continuation: train through problems that differ in one parameter, each stage starting
     from the network the previous stage ended with.
@@ -856,6 +893,12 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
             message, its folder with an ``attempt.json`` of that record) and the stage is
             trained again while attempts remain; when every attempt of a stage diverges, the
             last one's error propagates. Without retries a divergence propagates at once.
+        resume: continue a continuation that stopped (needs ``out``): every stage and attempt
+            whose run folder holds a checkpoint continues from it (:func:`train` with
+            ``resume``; a finished one only loads its final network and measures it again, its
+            configuration checked against the checkpoint's), an attempt that diverged keeps its
+            record, and the rest train as they would have: the result is that of a
+            continuation that never stopped (the same networks, losses and attempts).
         **train_kwargs: passed to :func:`train` at every stage (weighting, optimizer, points,
             resample_every, sampler, hold_last, seed, dtype, ...); ``adaptive_start`` applies
             to the stages after the first (the first starts from an untrained network).
@@ -877,6 +920,10 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
     if accept_loss is not None:
         accept_loss = check_float(accept_loss, "accept_loss", positive=True)
     tries_at = _per_stage(retries, len(values), "retries")
+    if not isinstance(resume, bool):
+        raise TypeError(f"resume: expected a bool, got {type(resume).__name__}")
+    if resume and out is None:
+        raise ValueError("resume: needs out= (the folder with the stages' run folders)")
     if any(tries_at) and accept_loss is None:
         raise ValueError("retries: a stage is trained again when its final loss ends above "
                          "accept_loss; give accept_loss too")
@@ -891,6 +938,7 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
     for k, (v, n) in enumerate(zip(values, counts)):
         prob = zoo.get(problem, **{**dict(params or {}), parameter: v})
         folder = None if out is None else Path(out) / f"stage-{k}"
+        where = _attempt_folders(folder) if resume else {}  # attempt -> its run folder
         # a retried attempt starts where the stage started (the first trains the shared network)
         retries = tries_at[k]
         start = copy.deepcopy(model) if retries and model is not None else None
@@ -902,23 +950,32 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
                 how = (f"diverged ({prev['error']})" if "error" in prev
                        else f"ended at {prev['final_loss']:.3g}, above accept_loss "
                             f"{accept_loss:.3g}")
-                warnings.warn(f"stage {k} ({parameter} = {v:g}) {how}: training it again from "
-                              f"the network it started from with seed {s_j} (attempt {j + 1} "
-                              f"of {retries + 1})", stacklevel=2)
-                if folder is not None and folder.exists():
-                    folder.rename(folder.with_name(f"stage-{k}-attempt-{j - 1}"))
+                if j not in where:  # (a resumed run said so the first time)
+                    warnings.warn(f"stage {k} ({parameter} = {v:g}) {how}: training it again "
+                                  f"from the network it started from with seed {s_j} "
+                                  f"(attempt {j + 1} of {retries + 1})", stacklevel=2)
+            if folder is not None:
+                _clear_stage_folder(folder, where, j)
             net = model if j == 0 else (None if start is None else copy.deepcopy(start))
+            at = where.get(j, folder)
+            if j in where and (at / ATTEMPT).exists():  # (resumed: it diverged before)
+                rec = json.loads((at / ATTEMPT).read_text())
+                tries.append((j, s_j, None, {**rec, "final_loss": math.nan}))
+                continue
+            again = j in where and (at / CHECKPOINT).exists()
+            if at is not None and not again:
+                (at / ATTEMPT).unlink(missing_ok=True)  # (another run's, in a reused folder)
             t0 = time.perf_counter()
             try:
-                res = train(prob, net, steps=n, out=folder,
+                res = train(prob, net, steps=n, out=at, resume=again,
                             model_options=model_options if net is None else None,
                             adaptive_start=adaptive_start and k > 0, seed=s_j, **train_kwargs)
             except TrainingError as exc:
                 if not retries:
                     raise
                 rec = _failed_attempt(exc, s_j, time.perf_counter() - t0)
-                if folder is not None and folder.exists():
-                    pio.write_json(folder / ATTEMPT, rec)
+                if at is not None and at.exists():
+                    pio.write_json(at / ATTEMPT, rec)
                 tries.append((j, s_j, None, rec))
                 if j == retries and all(t[2] is None for t in tries):
                     raise  # every attempt diverged
@@ -926,15 +983,16 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
             tries.append((j, s_j, res, _attempt(res, s_j, False)))
             if _converged(res.metrics["final_loss"], accept_loss):
                 break
+        if all(t[2] is None for t in tries):  # (resumed: every attempt had diverged)
+            raise TrainingError(f"stage {k} ({parameter} = {v:g}): every attempt diverged; the "
+                                f"last: {tries[-1][3]['error']}")
         best = tries[-1]
         if best[2] is None or not _converged(best[2].metrics["final_loss"], accept_loss):
             # none converged: the attempt with the lowest final loss (a NaN, a divergence never)
             best = min((t for t in tries if t[2] is not None),
                        key=lambda t: _loss_order(t[2].metrics["final_loss"]))
-            if best is not tries[-1] and folder is not None:
-                if folder.exists():
-                    folder.rename(folder.with_name(f"stage-{k}-attempt-{tries[-1][0]}"))
-                folder.with_name(f"stage-{k}-attempt-{best[0]}").rename(folder)
+        if folder is not None:
+            _keep_in_stage_folder(folder, best[0])
         res = best[2]
         model = res.model
         results.append(res)

@@ -1,6 +1,7 @@
 """The benchmark scripts run end to end (tiny sizes; the figures themselves are not asserted)."""
 
 import json
+import warnings
 import math
 from pathlib import Path
 
@@ -207,6 +208,41 @@ def test_accuracy_accept_loss_measures_the_last_converged_stage(tmp_path):
     assert not accuracy._same_config(replace(t, steps=row["config"]["steps"]), row)
     again = accuracy.remeasure(r, tmp_path / "retry")
     assert again["stages"][1]["attempts"] == tries and again["train_s"] == row["train_s"]
+
+
+def test_accuracy_resume_continues_a_stopped_continuation(tmp_path):
+    """--resume: a continuation target whose run stopped (here: its retried last stage gone,
+    the first stage's folder a finished one) ends with the row of a run that never stopped;
+    a marched target cannot resume, and --resume goes with training only."""
+    import shutil
+    from dataclasses import replace
+
+    from solvers.benchmarks import accuracy
+
+    t = replace(accuracy.BY_NAME["sod-gn"], model_options={"width": 6, "depth": 1},
+                points={k: 12 for k in accuracy._SOD_POINTS}, resample_every=0,
+                sampler="uniform", accept_loss=1e-12, retries=1,
+                continuation={"parameter": "viscosity", "values": [0.02, 0.01],
+                              "steps": [6, 2]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ref = accuracy.run_target(t, tmp_path / "ref")
+        shutil.copytree(tmp_path / "ref", tmp_path / "cut")
+        for d in (tmp_path / "cut" / t.name).glob("stage-1*"):
+            shutil.rmtree(d)  # stopped before the second stage began
+        row = accuracy.run_target(t, tmp_path / "cut", resume=True)
+    assert ref["status"] == row["status"] == "ok", row
+    assert row["resumed"] and "resumed" not in ref
+    assert len(row["stages"][1]["attempts"]) == 2
+    for k in ("error", "grid_error", "shock_x", "final_loss", "final_stage"):
+        assert row[k] == ref[k], k
+    assert [s["final_loss"] for s in row["stages"]] == [s["final_loss"] for s in ref["stages"]]
+    assert row["stages"][0]["train_s"] == ref["stages"][0]["train_s"]  # (read back)
+    marched = replace(accuracy.BY_NAME["sod-gn"], continuation=None, windows=2)
+    with pytest.raises(ValueError, match="resume: a marched target cannot resume"):
+        accuracy.run_target(marched, tmp_path, resume=True)
+    with pytest.raises(SystemExit):
+        accuracy.main(["--resume", "--remeasure", "--only", "sod-gn"])
 
 
 def test_accuracy_target_passes_adaptive_start_and_hold_last(tmp_path):

@@ -885,7 +885,10 @@ def meets(target: Target, m: dict) -> bool | None:
 
 # ------------------------------------------------------------------------------------ runs
 def run_target(target: Target, out_root: Path, steps: int | None = None,
-               device: str = "cpu") -> dict:
+               device: str = "cpu", resume: bool = False) -> dict:
+    """Train ``target`` into ``out_root/NAME`` and measure it: its row. ``resume``: continue a
+    run of it that stopped there (a plain or continued target; a stage, attempt or run that
+    finished is only measured again), else train from the start."""
     import problems
     import solvers
 
@@ -911,6 +914,11 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
     elif target.accept_loss is not None or any(_as_tuple(target.retries)):
         raise ValueError(f"{target.name}: accept_loss and retries apply to a continuation (its "
                          f"stages' final losses); this target has none")
+    if resume and target.windows is not None:
+        raise ValueError(f"{target.name}: resume: a marched target cannot resume (train_marching "
+                         f"has no resume); run it again from the start")
+    if resume:
+        row["resumed"] = True
     common = dict(weighting=target.weighting, optimizer=target.optimizer, points=target.points,
                   resample_every=target.resample_every, sampler=target.sampler, device=device,
                   dtype=target.dtype, seed=target.seed, ntk_every=0,
@@ -926,7 +934,9 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
             res = SimpleNamespace(model=march.model, metrics=march.metrics)
             row["windows"] = march.metrics["windows"]
         elif cont is None:
-            res = solvers.train(problem, steps=n_steps, out=run_dir, callback=guard, **common)
+            res = solvers.train(problem, steps=n_steps, out=run_dir, callback=guard,
+                                resume=resume and (run_dir / "checkpoint.pt").exists(),
+                                **common)
             stages = [res]
         else:
             counts = list(cont["steps"]) if steps is None else [steps] * len(cont["values"])
@@ -934,7 +944,7 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
             stages = solvers.train_continuation(target.problem, cont["parameter"],
                                                 cont["values"], steps=counts, params=params,
                                                 out=run_dir, accept_loss=target.accept_loss,
-                                                retries=target.retries,
+                                                retries=target.retries, resume=resume,
                                                 **common)
             res = stages.final
             problem = problems.get(target.problem,
@@ -1348,6 +1358,10 @@ def main(argv=None) -> int:
     ap.add_argument("--remeasure", action="store_true",
                     help="no training: measure the final networks already in --out (for runs "
                          "whose measurement failed)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the runs in --out that stopped (a continuation from its "
+                         "stages' checkpoints; finished stages are only measured again); a "
+                         "target without a run folder trains from the start")
     ap.add_argument("--render", action="store_true",
                     help="only rewrite the markdown from the JSON (no training)")
     ap.add_argument("--refresh-references", action="store_true",
@@ -1360,6 +1374,9 @@ def main(argv=None) -> int:
     if args.device != "cpu" and not torch.cuda.is_available():
         ap.error(f"--device: {args.device} was requested but CUDA is not available")
 
+    if args.resume and (args.remeasure or args.render or args.refresh_references):
+        ap.error("--resume: continues training; not with --remeasure, --render or "
+                 "--refresh-references")
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from pinnk.io import write_json, write_text
@@ -1392,7 +1409,7 @@ def main(argv=None) -> int:
         name = t.name
         print(f"[accuracy] {name} ...", flush=True)
         row = (remeasure(t, Path(args.out)) if args.remeasure
-               else run_target(t, Path(args.out), args.steps, args.device))
+               else run_target(t, Path(args.out), args.steps, args.device, args.resume))
         rows[name] = row
         print(f"[accuracy] {name}: {row['status']} error={row.get('error')} "
               f"meets={row.get('meets')} train_s={row.get('train_s')}", flush=True)

@@ -770,6 +770,115 @@ def test_continuation_divergence_propagates_without_retries_or_when_every_attemp
                                callback=_diverge_with(seeds), **kw)
 
 
+class _Stop(Exception):
+    """An interruption (a killed process) in the middle of a continuation."""
+
+
+def _continuation_run(callback, out, **extra):
+    """Two stages of convection (β = 1, 30), the second retried twice without converging, its
+    attempt 1 diverging; ``callback`` also runs after every step."""
+    from solvers import retry_seed, train_continuation
+
+    diverge = _diverge_with({retry_seed(0, 1, 1)})
+
+    def both(trainer):
+        if trainer.problem.params["beta"] == 30.0:
+            diverge(trainer)
+        if callback is not None:
+            callback(trainer)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return train_continuation(
+            "convection", "beta", [1.0, 30.0], steps=[5, 3], seed=0, model_options=SMALL,
+            accept_loss=1e-30, retries=[0, 2], out=out, callback=both, points=16, export=False,
+            ntk_every=0, optimizer="gn", dtype="float64", checkpoint_every=1, **extra)
+
+
+def _stop_at(beta, seed, step):
+    """A callback that interrupts the run of that stage and seed after that step, once."""
+    done = []
+
+    def stop(trainer):
+        if (not done and trainer.problem.params["beta"] == beta and trainer.seed == seed
+                and trainer.step == step):
+            done.append(1)
+            raise _Stop
+    return stop
+
+
+def _same_continuation(res, ref, out, ref_out):
+    """Two continuations agree: attempts (but their times), result stage, final networks and
+    the run folders' names."""
+    def plain(attempts):
+        return [[{k: (None if k == "final_loss" and math.isnan(v) else v)
+                  for k, v in a.items() if k != "wall_time_s"} for a in st] for st in attempts]
+
+    assert plain(res.attempts) == plain(ref.attempts)
+    assert res.final_stage == ref.final_stage
+    x = torch.rand(40, 2, dtype=torch.float64)
+    with torch.no_grad():
+        for a, b in zip(res, ref):
+            assert torch.equal(a.model(x), b.model(x))
+            assert a.metrics["final_loss"] == b.metrics["final_loss"]
+    assert sorted(d.name for d in Path(out).iterdir()) == sorted(
+        d.name for d in Path(ref_out).iterdir())
+
+
+@pytest.mark.parametrize("cut", [
+    (1.0, 0, 2),  # in the first stage, after a checkpoint
+    (30.0, 0, 1),  # in the second stage's first attempt
+    (30.0, "retry 2", 0),  # in its last attempt, before its first checkpoint
+    (30.0, "retry 2", 2),  # in its last attempt, after a checkpoint
+])
+def test_continuation_resume_ends_as_an_uninterrupted_run(tmp_path, cut):
+    """resume: a continuation stopped anywhere (a stage, a retried attempt, a diverged one
+    behind it) and resumed ends with the attempts, losses, networks and folders of one that
+    never stopped."""
+    from solvers import retry_seed
+
+    calls = []  # the steps each run trained (a resumed run only those it had not)
+    count = calls.append
+    ref = _continuation_run(count, tmp_path / "ref")
+    assert len(ref.attempts[1]) == 3 and "error" in ref.attempts[1][1]
+    n_ref = len(calls)
+    beta, seed, step = cut
+    seed = retry_seed(0, 1, 2) if seed == "retry 2" else seed
+    stop = _stop_at(beta, seed, step)
+    with pytest.raises(_Stop):
+        _continuation_run(lambda t: (stop(t), count(t)), tmp_path / "cut")
+    n_cut = len(calls) - n_ref  # (the stopped step not among them: it is trained again)
+    res = _continuation_run(count, tmp_path / "cut", resume=True)
+    assert len(calls) - n_ref - n_cut == n_ref - n_cut
+    _same_continuation(res, ref, tmp_path / "cut", tmp_path / "ref")
+
+
+def test_continuation_resume_of_a_finished_or_half_swapped_run(tmp_path):
+    """A finished continuation resumed measures the same again; one stopped while its kept
+    attempt moved into stage-k (stage-k already renamed) finishes the move."""
+    import shutil
+
+    ref = _continuation_run(None, tmp_path / "ref")
+    again = _continuation_run(None, tmp_path / "ref", resume=True)
+    shutil.copytree(tmp_path / "ref", tmp_path / "ref0")  # (compared against a copy)
+    _same_continuation(again, ref, tmp_path / "ref", tmp_path / "ref0")
+    kept = next(j for j, a in enumerate(ref.attempts[1]) if a["kept"])
+    shutil.copytree(tmp_path / "ref0", tmp_path / "half")
+    # stopped between the two renames: stage-1's attempt already moved to its own folder
+    (tmp_path / "half" / "stage-1").rename(tmp_path / "half" / f"stage-1-attempt-{kept}")
+    res = _continuation_run(None, tmp_path / "half", resume=True)
+    _same_continuation(res, ref, tmp_path / "half", tmp_path / "ref0")
+
+
+def test_continuation_resume_needs_out():
+    from solvers import train_continuation
+
+    with pytest.raises(ValueError, match=r"resume: needs out="):
+        train_continuation("convection", "beta", [1.0], steps=1, resume=True)
+    with pytest.raises(TypeError, match="resume: expected a bool, got int"):
+        train_continuation("convection", "beta", [1.0], steps=1, resume=1, out="x")
+
+
 @pytest.mark.parametrize("kw, exc, msg", [
     (dict(retries=-1, accept_loss=1e-5), ValueError, "retries: expected an integer >= 0, got -1"),
     (dict(retries=1.0, accept_loss=1e-5), TypeError, "retries: expected an integer, got float"),
