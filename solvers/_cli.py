@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import shlex
 import sys
 import time
@@ -47,7 +48,8 @@ PROG = "pinnk"
 CONFIG_KEYS = ("problem", "params", "weighting", "optimizer", "steps", "points", "resample_every",
                "sampler", "adaptive_start", "hold_last", "device", "dtype", "seed", "model",
                "width", "depth", "activation", "ntk_every", "probe_points", "checkpoint_every",
-               "log_every", "out", "resume", "compile", "export", "quiet", "versions")
+               "log_every", "out", "resume", "compile", "export", "quiet", "continuation",
+               "accept_loss", "retries", "versions")
 MODEL_KEYS = ("width", "depth", "activation", "embedding", "positive_outputs")
 _BOOL_KEYS = ("resume", "compile", "export", "quiet", "adaptive_start")
 
@@ -130,6 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "time windows in turn, each from the previous window's network with its "
                    "values at the window's start as initial condition (--steps and --points "
                    "per window; run folders OUT/window-k; not with --resume)")
+    t.add_argument("--continuation", metavar="NAME=V1[:N1],V2[:N2],...",
+                   help="continuation in a problem parameter: train stage k at NAME=Vk for Nk "
+                   "steps (default --steps), each stage from the network the stage before "
+                   "ended with (e.g. viscosity=0.02:60,0.01:60,0.005:80 for a shock); run "
+                   "folders OUT/stage-k, the options in OUT/config.json, the result in "
+                   "OUT/continuation.json; resumable")
+    t.add_argument("--accept-loss", type=float, metavar="L", dest="accept_loss",
+                   help="with --continuation: the result is the last stage whose final loss "
+                   "is <= L")
+    t.add_argument("--retries", metavar="R|R1,R2,...",
+                   help="with --continuation and --accept-loss: train a stage that ends above "
+                   "L again, from where it started with other points, up to R times (one "
+                   "count for every stage or one per stage)")
+    t.add_argument("--adaptive-start", action="store_true", dest="adaptive_start",
+                   help="with --continuation: a stage's first points are drawn by the "
+                   "--sampler from the previous stage's network")
     t.add_argument("--points", action="append", metavar="N|NAME=N",
                    help="collocation points per term: N for every term, or NAME=N for one term "
                    "(repeatable)")
@@ -243,6 +261,45 @@ def parse_points(items: list[str]) -> int | dict:
     return single if single is not None else counts
 
 
+def parse_continuation(text: str) -> dict:
+    """``"viscosity=0.02:60,0.01:60"`` -> ``{"parameter": "viscosity", "values": [0.02, 0.01],
+    "steps": [60, 60]}`` (``steps`` absent when no stage names its count; then --steps)."""
+    name, eq, rest = text.partition("=")
+    form = "expected NAME=V1[:N1],V2[:N2],... (e.g. viscosity=0.02:60,0.01:80)"
+    if not eq or not name.strip() or not rest.strip():
+        raise CLIError(f"--continuation: {form}, got {text!r}")
+    values, steps = [], []
+    for item in rest.split(","):
+        v, colon, n = item.strip().partition(":")
+        try:
+            values.append(float(v))
+            steps.append(int(n) if colon else None)
+        except ValueError:
+            raise CLIError(f"--continuation: {form}; {item.strip()!r} is not VALUE or "
+                           f"VALUE:STEPS with a number and an integer") from None
+    if not all(math.isfinite(v) for v in values) or any(n is not None and n < 1
+                                                        for n in steps):
+        raise CLIError(f"--continuation: expected finite values and step counts >= 1, got "
+                       f"{text!r}")
+    out = {"parameter": name.strip(), "values": values}
+    if any(n is not None for n in steps):
+        if any(n is None for n in steps):
+            raise CLIError(f"--continuation: give the steps of every stage (V:N) or of none, "
+                           f"got {text!r}")
+        out["steps"] = steps
+    return out
+
+
+def parse_retries(text: str) -> int | list:
+    """``"2"`` -> 2; ``"0,0,2"`` -> ``[0, 0, 2]`` (one count per stage)."""
+    try:
+        counts = [int(c) for c in text.split(",")]
+    except ValueError:
+        raise CLIError(f"--retries: expected an integer R or R1,R2,... (one per stage), got "
+                       f"{text!r}") from None
+    return counts[0] if len(counts) == 1 and "," not in text else counts
+
+
 # ---------------------------------------------------------------------------- config files
 def read_config(path: str | Path) -> dict:
     """Read a --config file (JSON object; a folder means its config.json), normalised to the
@@ -325,6 +382,8 @@ def normalize_config(data: Any, source: str = "config") -> dict:
                            f"{cfg[k]!r}")
     if "out" in cfg and not isinstance(cfg["out"], str):
         raise CLIError(f"config: 'out' must be a folder name in {source!r}")
+    if "continuation" in cfg:
+        cfg["continuation"] = _check_continuation(cfg["continuation"], source)
     if "points" in cfg and isinstance(cfg["points"], Mapping):
         cfg["points"] = dict(cfg["points"])
     return cfg
@@ -359,9 +418,13 @@ def cli_options(args: argparse.Namespace) -> dict:
     for key in ("problem", "weighting", "optimizer", "steps", "resample_every", "sampler",
                 "hold_last", "device", "dtype", "seed", "ntk_every", "probe_points",
                 "checkpoint_every", "log_every", "out", "resume", "compile", "export", "quiet",
-                "windows"):
+                "windows", "accept_loss", "adaptive_start"):
         if given.get(key) is not None:
             out[key] = given[key]
+    if "continuation" in given:
+        out["continuation"] = parse_continuation(given["continuation"])
+    if "retries" in given:
+        out["retries"] = parse_retries(given["retries"])
     if "param" in given:
         out["params"] = parse_params(given["param"])
     if "points" in given:
@@ -480,6 +543,46 @@ def _resolve(args: argparse.Namespace) -> tuple:
     arguments of ``pinnk train``."""
     import problems
 
+    cli, opts = _options(args)
+    resume = bool(opts.get("resume", False))
+    name = opts.get("problem")
+    if not name:
+        raise CLIError("train: no problem given; name one (see 'pinnk problems') or pass "
+                       "--config FILE")
+    cont = opts.get("continuation")
+    if cont is None:
+        for key, flag in (("accept_loss", "--accept-loss"), ("retries", "--retries")):
+            if key in opts:
+                raise CLIError(f"{flag}: applies to the stages of a --continuation; this run "
+                               f"has none")
+    out = opts.get("out")
+    _check_run_folder(out, resume, cont is not None)
+    out = Path(out) if out else default_out(name)
+
+    device = _resolve_device(opts, "device" in cli)
+    kwargs = options_to_kwargs(opts)
+    params = opts.get("params", {})
+    try:
+        problems.problem_class(name)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(_one_line(exc)) from None
+    try:
+        problem = problems.get(name, **params)
+        if cont is not None:  # (the continued parameter must be one of the problem's)
+            problems.get(name, **{**params, cont["parameter"]: cont["values"][0]})
+    except (TypeError, ValueError) as exc:
+        raw = [k for k, v in cli.get("params", {}).items() if isinstance(v, str)]
+        hint = (f" (--param values are JSON, e.g. --param 'left=[1,0,1]'; {', '.join(raw)} "
+                f"was read as a string)" if raw and not isinstance(exc, problems.ParameterError)
+                else "")
+        msg = _one_line(exc)
+        raise CLIError((msg if msg.startswith(name) else f"{name}: {msg}") + hint) from None
+    return opts, problem, out, device, kwargs
+
+
+def _options(args: argparse.Namespace) -> tuple:
+    """The command line's options and the merged options of ``pinnk train`` (a --config file,
+    or with --resume the run folder's options, overridden by the command line)."""
     cli = cli_options(args)
     resume = bool(cli.get("resume", False))
     if "config" in vars(args):
@@ -495,34 +598,7 @@ def _resolve(args: argparse.Namespace) -> tuple:
                            f"another --out")
     else:
         base = {}
-    opts = merge_options(base, cli)
-    resume = bool(opts.get("resume", False))
-
-    name = opts.get("problem")
-    if not name:
-        raise CLIError("train: no problem given; name one (see 'pinnk problems') or pass "
-                       "--config FILE")
-    out = opts.get("out")
-    _check_run_folder(out, resume)
-    out = Path(out) if out else default_out(name)
-
-    device = _resolve_device(opts, "device" in cli)
-    kwargs = options_to_kwargs(opts)
-    params = opts.get("params", {})
-    try:
-        problems.problem_class(name)
-    except (TypeError, ValueError) as exc:
-        raise CLIError(_one_line(exc)) from None
-    try:
-        problem = problems.get(name, **params)
-    except (TypeError, ValueError) as exc:
-        raw = [k for k, v in cli.get("params", {}).items() if isinstance(v, str)]
-        hint = (f" (--param values are JSON, e.g. --param 'left=[1,0,1]'; {', '.join(raw)} "
-                f"was read as a string)" if raw and not isinstance(exc, problems.ParameterError)
-                else "")
-        msg = _one_line(exc)
-        raise CLIError((msg if msg.startswith(name) else f"{name}: {msg}") + hint) from None
-    return opts, problem, out, device, kwargs
+    return cli, merge_options(base, cli)
 
 
 def cmd_train_march(args: argparse.Namespace) -> int:
@@ -539,6 +615,9 @@ def cmd_train_march(args: argparse.Namespace) -> int:
         if getattr(args, "resume", False):
             raise CLIError("--windows: a marched run cannot be resumed (--resume)")
         opts, problem, out, device, kwargs = _resolve(args)
+        if "continuation" in opts:
+            raise CLIError("--windows: a run is marched in time or continued in a parameter "
+                           "(--continuation), not both")
         if problem.time_index is None:
             raise CLIError(f"--windows: {problem.name} has no time coordinate to march in")
         if (out / "march.json").exists():
@@ -570,10 +649,114 @@ def cmd_train_march(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_run_folder(out: Any, resume: bool) -> None:
-    """--resume needs a checkpoint in --out; a new run refuses a folder that holds one."""
+def _check_continuation(cont: Any, source: str) -> dict:
+    """A config's ``continuation``: ``{"parameter": NAME, "values": [...], "steps": [...]}``
+    (``steps`` optional, one positive count per value)."""
+    bad = CLIError(f"config: 'continuation' must be {{\"parameter\": NAME, \"values\": "
+                   f"[V1, ...], \"steps\": [N1, ...] (optional)}} in {source!r}")
+    if not isinstance(cont, Mapping) or set(cont) - {"parameter", "values", "steps"}:
+        raise bad
+    name, values, steps = cont.get("parameter"), cont.get("values"), cont.get("steps")
+    if (not isinstance(name, str) or not isinstance(values, list) or not values
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and math.isfinite(v) for v in values)):
+        raise bad
+    out = {"parameter": name, "values": [float(v) for v in values]}
+    if steps is not None:
+        if (not isinstance(steps, list) or len(steps) != len(values)
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
+                           for n in steps)):
+            raise CLIError(f"continuation: expected one step count >= 1 per stage "
+                           f"({len(values)}) in {source!r}, got {steps!r}")
+        out["steps"] = list(steps)
+    return out
+
+
+def cmd_train_continuation(args: argparse.Namespace) -> int:
+    """``pinnk train --continuation NAME=V1[:N1],...``: a continuation in a problem parameter
+    (:func:`solvers.train_continuation`), resumable with ``--out OUT --resume``."""
+    from pinnk import io as pio
+    from problems import ParameterError
+
+    from ._train import TrainingError, check_continuation, train_continuation
+
+    try:
+        opts, problem, out, device, kwargs = _resolve(args)
+        cont = opts["continuation"]
+        resume = bool(opts.get("resume", False))
+        if "steps" in cont and "steps" in opts:
+            raise CLIError("--steps: the stages of this --continuation name their own steps "
+                           "(NAME=V1:N1,...); give one or the other")
+        n = cont.get("steps") or kwargs.get("steps", problem.defaults.steps)
+        kwargs.pop("steps", None)
+        params = {k: v for k, v in opts.get("params", {}).items() if k != cont["parameter"]}
+        check_continuation(cont["values"], n, opts.get("accept_loss"), opts.get("retries", 0))
+        if not resume:
+            saved = {k: v for k, v in opts.items() if k not in ("out", "resume")}
+            pio.write_json(Path(out) / "config.json", saved)
+    except (CLIError, ValueError, TypeError, ParameterError) as exc:
+        return _input_error(exc)
+    except OSError as exc:
+        return _run_error(exc, out)
+    at = {"stage": 0}
+    values = cont["values"]
+
+    def where(trainer) -> None:
+        at["stage"] = int(Path(trainer.out).name.split("-")[1])
+
+    try:
+        res = train_continuation(
+            problem.name, cont["parameter"], values, steps=n, params=params, out=out,
+            accept_loss=opts.get("accept_loss"), retries=opts.get("retries", 0), resume=resume,
+            device=device, progress=not opts.get("quiet", False), callback=where, **kwargs)
+    except (TrainingError, OSError, ValueError, TypeError) as exc:
+        return _run_error(exc, out, f"stage {at['stage']}, ")
+    except KeyboardInterrupt:
+        _error(f"interrupted in stage {at['stage']} of {len(values)} ({cont['parameter']} = "
+               f"{values[at['stage']]:g}); continue with: {_resume_hint(out)}", prefix="")
+        return 130
+    stages = [{cont["parameter"]: v, "steps": r.metrics["steps"],
+               "final_loss": r.metrics["final_loss"], "wall_time_s": r.metrics["wall_time_s"],
+               "relative_l2": r.metrics["relative_l2"], "attempts": a}
+              for v, r, a in zip(values, res, res.attempts)]
+    summary = {"parameter": cont["parameter"], "final_stage": res.final_stage,
+               "relative_l2": res.final.metrics["relative_l2"],
+               "wall_time_s": res.wall_time_s, "stages": stages}
+    try:
+        pio.write_json(Path(out) / "continuation.json", summary)
+    except OSError as exc:
+        return _run_error(exc, out)
+    print(f"{problem.name}: {len(res)} stages in {cont['parameter']}, "
+          f"{sum(st['steps'] for st in stages)} steps in {res.wall_time_s:.1f} s on "
+          f"{res.final.metrics['device']}")
+    for k, st in enumerate(stages):
+        tries = f" ({len(st['attempts'])} attempts)" if len(st["attempts"]) > 1 else ""
+        mark = "  <- result" if k == res.final_stage else ""
+        print(f"  stage {k} {cont['parameter']} = {values[k]:g}: {st['steps']} steps, final "
+              f"loss {st['final_loss']:.3e}{tries}{mark}")
+    rel = ", ".join(f"{k} {v:.3e}" for k, v in summary["relative_l2"].items())
+    print(f"relative L2 error (stage {res.final_stage}): {rel}")
+    print(f"run folder: {out} (stage-0 ... stage-{len(res) - 1}, config.json, "
+          f"continuation.json)")
+    return 0
+
+
+def _check_run_folder(out: Any, resume: bool, continuation: bool = False) -> None:
+    """--resume needs a checkpoint in --out (a continuation: its options, config.json); a new
+    run refuses a folder that holds one (a continuation: its first stage's folder)."""
     from ._train import CHECKPOINT
 
+    if continuation:
+        if resume and not out:
+            raise CLIError("--resume needs --out DIR, the folder of the continuation")
+        if resume and not (Path(out) / "config.json").is_file():
+            raise CLIError(f"--resume: no continuation in {str(out)!r} (no config.json); "
+                           f"nothing to resume")
+        if not resume and out and ((Path(out) / "stage-0").exists()
+                                   or (Path(out) / CHECKPOINT).exists()):
+            raise CLIError(f"out: {str(out)!r} already holds a run; pass --resume to continue "
+                           f"it, or choose another --out")
+        return
     if resume:
         if not out:
             raise CLIError("--resume needs --out DIR, the run folder that holds checkpoint.pt")
@@ -633,6 +816,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if getattr(args, "windows", None) is not None:
         return cmd_train_march(args)
+    try:
+        continued = "continuation" in _options(args)[1]
+    except CLIError as exc:
+        return _input_error(exc)
+    if continued:
+        return cmd_train_continuation(args)
 
     from ._train import TrainingError
 

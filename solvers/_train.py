@@ -849,6 +849,26 @@ def _converged(loss: float, accept_loss: float | None) -> bool:
     return accept_loss is not None and float(loss) <= accept_loss
 
 
+def check_continuation(values: Sequence, steps: int | Sequence[int],
+                       accept_loss: float | None, retries: int | Sequence[int]) -> tuple:
+    """Check the stage options of :func:`train_continuation` before any work: the steps of
+    every stage (a list), ``accept_loss`` (a float > 0 or None) and the retries of every stage
+    (a list); ValueError/TypeError naming the argument otherwise."""
+    if not values:
+        raise ValueError("values: expected at least one stage")
+    counts = [steps] * len(values) if isinstance(steps, int) else list(steps)
+    if len(counts) != len(values):
+        raise ValueError(f"steps: expected one count per stage ({len(values)}), got "
+                         f"{len(counts)}")
+    if accept_loss is not None:
+        accept_loss = check_float(accept_loss, "accept_loss", positive=True)
+    tries_at = _per_stage(retries, len(values), "retries")
+    if any(tries_at) and accept_loss is None:
+        raise ValueError("retries: a stage is trained again when its final loss ends above "
+                         "accept_loss; give accept_loss too")
+    return counts, accept_loss, tries_at
+
+
 def train_continuation(problem: str, parameter: str, values: Sequence, *,
                        steps: int | Sequence[int], params: Mapping | None = None,
                        out: str | Path | None = None, model_options: Mapping | None = None,
@@ -911,22 +931,11 @@ def train_continuation(problem: str, parameter: str, values: Sequence, *,
     import problems as zoo
 
     values = list(values)
-    if not values:
-        raise ValueError("values: expected at least one stage")
-    counts = [steps] * len(values) if isinstance(steps, int) else list(steps)
-    if len(counts) != len(values):
-        raise ValueError(f"steps: expected one count per stage ({len(values)}), got "
-                         f"{len(counts)}")
-    if accept_loss is not None:
-        accept_loss = check_float(accept_loss, "accept_loss", positive=True)
-    tries_at = _per_stage(retries, len(values), "retries")
+    counts, accept_loss, tries_at = check_continuation(values, steps, accept_loss, retries)
     if not isinstance(resume, bool):
         raise TypeError(f"resume: expected a bool, got {type(resume).__name__}")
     if resume and out is None:
         raise ValueError("resume: needs out= (the folder with the stages' run folders)")
-    if any(tries_at) and accept_loss is None:
-        raise ValueError("retries: a stage is trained again when its final loss ends above "
-                         "accept_loss; give accept_loss too")
     seed = check_int(train_kwargs.pop("seed", 0), "seed", minimum=0)
     results: list = []
     attempts: list = []

@@ -119,6 +119,33 @@ ERRORS = {
                       "--windows: a marched run cannot be resumed"),
     "march bad weighting": (["train", "convection", "--windows", "2", "--weighting", "bogus"],
                             "weighting"),
+    "continuation form": (["train", "convection", "--continuation", "beta"],
+                          "--continuation: expected NAME=V1[:N1],V2[:N2],..."),
+    "continuation value": (["train", "convection", "--continuation", "beta=1,x"],
+                           "'x' is not VALUE or VALUE:STEPS"),
+    "continuation steps of some": (["train", "convection", "--continuation", "beta=1:4,5"],
+                                   "give the steps of every stage (V:N) or of none"),
+    "continuation zero steps": (["train", "convection", "--continuation", "beta=1:0"],
+                                "expected finite values and step counts >= 1"),
+    "continuation nan": (["train", "convection", "--continuation", "beta=nan"],
+                         "expected finite values"),
+    "continuation unknown parameter": (["train", "convection", "--continuation", "bogus=1,2"],
+                                       "convection: unknown parameter(s) bogus"),
+    "continuation marched": (["train", "convection", "--continuation", "beta=1", "--windows",
+                              "2"], "--windows: a run is marched in time or continued"),
+    "accept loss alone": (["train", "convection", "--accept-loss", "1e-3"],
+                          "--accept-loss: applies to the stages of a --continuation"),
+    "retries alone": (["train", "convection", "--retries", "1"],
+                      "--retries: applies to the stages of a --continuation"),
+    "bad retries": (["train", "convection", "--continuation", "beta=1", "--retries", "a,1"],
+                    "--retries: expected an integer R or R1,R2,..."),
+    "retries without accept": (["train", "convection", "--continuation", "beta=1,2", "--retries",
+                                "1", "--steps", "1"], "retries: a stage is trained again"),
+    "continuation steps twice": (["train", "convection", "--continuation", "beta=1:3",
+                                  "--steps", "4"], "--steps: the stages of this --continuation"),
+    "continuation resumed without run": (["train", "convection", "--continuation", "beta=1",
+                                          "--resume", "--out", "x"],
+                                         "--resume: there is no run folder 'x'"),
 }
 
 
@@ -400,6 +427,78 @@ def test_ctrl_c_in_a_real_process(tmp_path):
     assert len(lines) == 1 and "Traceback" not in err, err
     assert "the last checkpoint" in lines[0] and "--resume" in lines[0]
     assert torch.load(out / CHECKPOINT, weights_only=False)["step"] % 5 == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_in_a_continuation(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "solvers", "train", "convection",
+                             "--continuation", "beta=1:4,2:100000", "--points", "16", "--width",
+                             "4", "--depth", "1", "--checkpoint-every", "5", "--ntk-every", "0",
+                             "--quiet", "--no-export", "--out", str(out)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + 90
+        while not (out / "stage-1" / CHECKPOINT).exists() and time.monotonic() < deadline \
+                and proc.poll() is None:
+            time.sleep(0.2)
+        assert (out / "stage-1" / CHECKPOINT).exists()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("pinnk: interrupted in stage 1 of 2 (beta = 2); continue with: ")
+    assert lines[0].endswith(f"--out {out} --resume")
+
+
+def test_train_continuation_runs_resumes_and_repeats(capsys, tmp_path):
+    """--continuation: stages in a parameter (run folders stage-k, the options in config.json,
+    the result in continuation.json); a second run into the folder is refused; a stopped one
+    (its last stage gone) resumed with --out --resume alone ends as the first; --config OUT
+    repeats it into another folder."""
+    out = tmp_path / "cont"
+    argv = ["train", "convection", "--continuation", "beta=1:4,5:3", "--optimizer", "gn",
+            "--points", "16", "--width", "8", "--depth", "2", "--ntk-every", "0",
+            "--accept-loss", "1e-30", "--retries", "0,1", "--out", out, "--quiet",
+            "--no-export"]
+    code, text, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert "convection: 2 stages in beta, 7 steps in " in text
+    assert "stage 1 beta = 5: 3 steps, final loss " in text and "(2 attempts)  <- result" in text
+    assert "training it again" in err and "accept_loss: no stage ended" in err
+    first = read_json(out / "continuation.json")
+    assert first["final_stage"] == 1 and [len(s["attempts"]) for s in first["stages"]] == [1, 2]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json", "continuation.json", "stage-0", "stage-1", "stage-1-attempt-0"]
+    assert read_json(out / "config.json")["continuation"] == {
+        "parameter": "beta", "values": [1.0, 5.0], "steps": [4, 3]}
+    assert read_json(out / "stage-1" / "config.json")["problem"]["params"]["beta"] == 5.0
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert_one_line_error(err, "already holds a run; pass --resume")
+
+    def same(a, b):
+        for sa, sb in zip(a["stages"], b["stages"]):
+            assert sa["final_loss"] == sb["final_loss"]
+            assert [t["seed"] for t in sa["attempts"]] == [t["seed"] for t in sb["attempts"]]
+        assert a["relative_l2"] == b["relative_l2"] and a["final_stage"] == b["final_stage"]
+
+    for d in out.glob("stage-1*"):
+        shutil.rmtree(d)
+    (out / "continuation.json").unlink()
+    code, text, err = run_cli(capsys, "train", "--out", out, "--resume")
+    assert code == 0, err
+    same(read_json(out / "continuation.json"), first)
+    code, text, err = run_cli(capsys, "train", "--config", out, "--out", tmp_path / "again")
+    assert code == 0, err
+    same(read_json(tmp_path / "again" / "continuation.json"), first)
 
 
 def test_train_marches_in_time_with_windows(capsys, tmp_path):
