@@ -400,62 +400,52 @@ def test_training_error_exits_1_with_one_line(capsys, tmp_path, monkeypatch):
     assert torch.load(tmp_path / "r" / CHECKPOINT, weights_only=False)["step"] == 2
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_ctrl_c_in_a_real_process(tmp_path):
+def _interrupted(argv, cwd, ready):
+    """Run ``pinnk argv`` in a child process, send it SIGINT once the file ``ready`` exists;
+    (exit status, stderr)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "solvers", "train", "poisson-1d", "--steps",
-                             "100000", "--points", "16", "--width", "4", "--depth", "1",
-                             "--checkpoint-every", "5", "--ntk-every", "0", "--quiet",
-                             "--out", str(out)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "solvers", *map(str, argv)], cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 90
-        while not (out / CHECKPOINT).exists() and time.monotonic() < deadline \
-                and proc.poll() is None:
+        while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        assert (out / CHECKPOINT).exists()
+        assert ready.exists()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
-    assert "the last checkpoint" in lines[0] and "--resume" in lines[0]
+    return proc.returncode, lines[0]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_in_a_real_process(tmp_path):
+    out = tmp_path / "run"
+    code, line = _interrupted(["train", "poisson-1d", "--steps", "100000", "--points", "16",
+                               "--width", "4", "--depth", "1", "--checkpoint-every", "5",
+                               "--ntk-every", "0", "--quiet", "--out", out], tmp_path,
+                              out / CHECKPOINT)
+    assert code == 130
+    assert "the last checkpoint" in line and "--resume" in line
     assert torch.load(out / CHECKPOINT, weights_only=False)["step"] % 5 == 0
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_in_a_continuation(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "solvers", "train", "convection",
-                             "--continuation", "beta=1:4,2:100000", "--points", "16", "--width",
-                             "4", "--depth", "1", "--checkpoint-every", "5", "--ntk-every", "0",
-                             "--quiet", "--no-export", "--out", str(out)], cwd=tmp_path,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
-    try:
-        deadline = time.monotonic() + 90
-        while not (out / "stage-1" / CHECKPOINT).exists() and time.monotonic() < deadline \
-                and proc.poll() is None:
-            time.sleep(0.2)
-        assert (out / "stage-1" / CHECKPOINT).exists()
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("pinnk: interrupted in stage 1 of 2 (beta = 2); continue with: ")
-    assert lines[0].endswith(f"--out {out} --resume")
+    code, line = _interrupted(["train", "convection", "--continuation", "beta=1:4,2:100000",
+                               "--points", "16", "--width", "4", "--depth", "1",
+                               "--checkpoint-every", "5", "--ntk-every", "0", "--quiet",
+                               "--no-export", "--out", out], tmp_path,
+                              out / "stage-1" / CHECKPOINT)
+    assert code == 130
+    assert line.startswith("pinnk: interrupted in stage 1 of 2 (beta = 2); continue with: ")
+    assert line.endswith(f"--out {out} --resume")
 
 
 def test_train_continuation_runs_resumes_and_repeats(capsys, tmp_path):

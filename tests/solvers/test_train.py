@@ -689,20 +689,27 @@ def _diverge_with(seeds):
     return corrupt
 
 
+def _diverging_stage(out, seeds):
+    """One stage of convection (β = 5, 3 Gauss–Newton steps) retried twice against a bound
+    none meets, its attempts with ``seeds`` diverging."""
+    from solvers import train_continuation
+
+    return train_continuation("convection", "beta", [5.0], steps=3, seed=0, out=out,
+                              accept_loss=1e-30, retries=2, callback=_diverge_with(seeds),
+                              points=16, export=False, ntk_every=0, optimizer="gn",
+                              dtype="float64", checkpoint_every=1, model_options=SMALL)
+
+
 def test_continuation_retries_a_stage_that_diverged(tmp_path):
     """With retries, an attempt that diverges (TrainingError) is recorded (final loss NaN, its
     error, an attempt.json in its folder) and the stage is trained again; the attempt after it
     is what one training with its seed gives, and --remeasure reads the records back."""
-    from solvers import retry_seed, train, train_continuation
+    from solvers import retry_seed, train
     from solvers.benchmarks.accuracy import _stage_attempts
 
-    kw = dict(points=16, export=False, ntk_every=0, optimizer="gn", dtype="float64",
-              checkpoint_every=1, model_options=SMALL)
     seeds = [retry_seed(0, 0, j) for j in range(3)]
     with pytest.warns(UserWarning) as rec:
-        res = train_continuation("convection", "beta", [5.0], steps=3, seed=0, out=tmp_path,
-                                 accept_loss=1e-30, retries=2,
-                                 callback=_diverge_with(set(seeds[:2])), **kw)
+        res = _diverging_stage(tmp_path, set(seeds[:2]))
     retried = [str(w.message) for w in rec if "training it again" in str(w.message)]
     assert len(retried) == 2 and all(
         m.startswith("stage 0 (beta = 5) diverged (the network parameters became NaN/Inf at "
@@ -713,7 +720,8 @@ def test_continuation_retries_a_stage_that_diverged(tmp_path):
     assert all(math.isnan(a["final_loss"]) and "NaN/Inf at step 1" in a["error"]
                for a in tries[:2])
     alone = train(problems.get("convection", beta=5.0), None, steps=3, seed=seeds[2],
-                  **{k: v for k, v in kw.items() if k != "checkpoint_every"})
+                  points=16, export=False, ntk_every=0, optimizer="gn", dtype="float64",
+                  model_options=SMALL)
     assert tries[2]["final_loss"] == alone.metrics["final_loss"] == res[0].metrics["final_loss"]
     assert "error" not in tries[2]
     assert res.wall_time_s == pytest.approx(sum(a["wall_time_s"] for a in tries))
@@ -732,15 +740,11 @@ def test_continuation_retries_a_stage_that_diverged(tmp_path):
 def test_continuation_a_diverged_last_attempt_keeps_the_best_before(tmp_path):
     """The last attempt diverging, the lowest of the attempts that finished is kept (its folder
     stage-k, the diverged one's stage-k-attempt-j)."""
-    from solvers import retry_seed, train_continuation
+    from solvers import retry_seed
 
-    kw = dict(points=16, export=False, ntk_every=0, optimizer="gn", dtype="float64",
-              checkpoint_every=1, model_options=SMALL)
     seeds = [retry_seed(0, 0, j) for j in range(3)]
     with pytest.warns(UserWarning) as rec:
-        res = train_continuation("convection", "beta", [5.0], steps=3, seed=0, out=tmp_path,
-                                 accept_loss=1e-30, retries=2,
-                                 callback=_diverge_with({seeds[2]}), **kw)
+        res = _diverging_stage(tmp_path, {seeds[2]})
     assert sum("training it again" in str(w.message) for w in rec) == 2
     assert any(str(w.message).startswith("accept_loss: no stage ended") for w in rec)
     tries = res.attempts[0]
