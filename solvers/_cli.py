@@ -48,8 +48,8 @@ PROG = "pinnk"
 CONFIG_KEYS = ("problem", "params", "weighting", "optimizer", "steps", "points", "resample_every",
                "sampler", "adaptive_start", "hold_last", "device", "dtype", "seed", "model",
                "width", "depth", "activation", "ntk_every", "probe_points", "checkpoint_every",
-               "log_every", "out", "resume", "compile", "export", "quiet", "continuation",
-               "accept_loss", "retries", "versions")
+               "log_every", "out", "resume", "compile", "export", "quiet", "windows",
+               "continuation", "accept_loss", "retries", "versions")
 MODEL_KEYS = ("width", "depth", "activation", "embedding", "positive_outputs")
 _BOOL_KEYS = ("resume", "compile", "export", "quiet", "adaptive_start")
 
@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--windows", type=int, metavar="K", help="march in time: train K equal "
                    "time windows in turn, each from the previous window's network with its "
                    "values at the window's start as initial condition (--steps and --points "
-                   "per window; run folders OUT/window-k; not with --resume)")
+                   "per window; run folders OUT/window-k, the options in OUT/config.json; "
+                   "resumable)")
     t.add_argument("--continuation", metavar="NAME=V1[:N1],V2[:N2],...",
                    help="continuation in a problem parameter: train stage k at NAME=Vk for Nk "
                    "steps (default --steps), each stage from the network the stage before "
@@ -550,13 +551,15 @@ def _resolve(args: argparse.Namespace) -> tuple:
         raise CLIError("train: no problem given; name one (see 'pinnk problems') or pass "
                        "--config FILE")
     cont = opts.get("continuation")
+    staged = ("stage-0" if cont is not None
+              else "window-0" if opts.get("windows") is not None else None)
     if cont is None:
         for key, flag in (("accept_loss", "--accept-loss"), ("retries", "--retries")):
             if key in opts:
                 raise CLIError(f"{flag}: applies to the stages of a --continuation; this run "
                                f"has none")
     out = opts.get("out")
-    _check_run_folder(out, resume, cont is not None)
+    _check_run_folder(out, resume, staged)
     out = Path(out) if out else default_out(name)
 
     device = _resolve_device(opts, "device" in cli)
@@ -608,34 +611,34 @@ def cmd_train_march(args: argparse.Namespace) -> int:
     from ._marching import train_marching
     from ._train import TrainingError
 
-    windows = args.windows
     try:
-        if windows < 1:
-            raise CLIError(f"--windows: expected a number of windows >= 1, got {windows}")
-        if getattr(args, "resume", False):
-            raise CLIError("--windows: a marched run cannot be resumed (--resume)")
+        windows = _options(args)[1]["windows"]
+        if not isinstance(windows, int) or isinstance(windows, bool) or windows < 1:
+            raise CLIError(f"--windows: expected a number of windows >= 1, got {windows!r}")
         opts, problem, out, device, kwargs = _resolve(args)
         if "continuation" in opts:
             raise CLIError("--windows: a run is marched in time or continued in a parameter "
                            "(--continuation), not both")
         if problem.time_index is None:
             raise CLIError(f"--windows: {problem.name} has no time coordinate to march in")
-        if (out / "march.json").exists():
-            raise CLIError(f"out: {str(out)!r} already holds a marched run (march.json); "
-                           f"choose another --out")
+        resume = bool(opts.get("resume", False))
+        if not resume:
+            _save_options(out, opts)
     except (CLIError, ValueError, TypeError, ParameterError) as exc:
         return _input_error(exc)
+    except OSError as exc:
+        return _run_error(exc, out)
     k = {"window": 0}
     steps = kwargs.pop("steps", problem.defaults.steps)
     try:
         res = train_marching(problem, windows, steps=steps, device=device, out=out,
-                             progress=not opts.get("quiet", False),
+                             progress=not opts.get("quiet", False), resume=resume,
                              callback=lambda tr, j: k.update(window=j), **kwargs)
     except (TrainingError, OSError, ValueError, TypeError) as exc:
         return _run_error(exc, out, f"window {k['window']}, ")
     except KeyboardInterrupt:
-        _error(f"interrupted in window {k['window']} of {windows}; a marched run cannot be "
-               f"resumed (the finished windows' run folders are kept in {out})", prefix="")
+        _error(f"interrupted in window {k['window']} of {windows}; continue with: "
+               f"{_resume_hint(out)}", prefix="")
         return 130
     m = res.metrics
     print(f"{problem.name}: {len(res.results)} windows, {m['steps']} steps in "
@@ -647,6 +650,15 @@ def cmd_train_march(args: argparse.Namespace) -> int:
     print(f"relative L2 error: {rel}")
     print(f"run folder: {out} (window-0 ... window-{len(res.results) - 1}, march.json)")
     return 0
+
+
+def _save_options(out: Path, opts: Mapping) -> None:
+    """Write the options of a run of several run folders to OUT/config.json (without ``out``
+    and ``resume``): what ``--out OUT --resume`` and ``--config OUT`` read back."""
+    from pinnk import io as pio
+
+    pio.write_json(Path(out) / "config.json",
+                   {k: v for k, v in opts.items() if k not in ("out", "resume")})
 
 
 def _check_continuation(cont: Any, source: str) -> dict:
@@ -692,8 +704,7 @@ def cmd_train_continuation(args: argparse.Namespace) -> int:
         params = {k: v for k, v in opts.get("params", {}).items() if k != cont["parameter"]}
         check_continuation(cont["values"], n, opts.get("accept_loss"), opts.get("retries", 0))
         if not resume:
-            saved = {k: v for k, v in opts.items() if k not in ("out", "resume")}
-            pio.write_json(Path(out) / "config.json", saved)
+            _save_options(out, opts)
     except (CLIError, ValueError, TypeError, ParameterError) as exc:
         return _input_error(exc)
     except OSError as exc:
@@ -741,18 +752,21 @@ def cmd_train_continuation(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_run_folder(out: Any, resume: bool, continuation: bool = False) -> None:
-    """--resume needs a checkpoint in --out (a continuation: its options, config.json); a new
-    run refuses a folder that holds one (a continuation: its first stage's folder)."""
+def _check_run_folder(out: Any, resume: bool, staged: str | None = None) -> None:
+    """--resume needs a checkpoint in --out; a new run refuses a folder that holds one. A run
+    of several run folders (``staged``: its first one, ``stage-0`` of a continuation or
+    ``window-0`` of a march) resumes from its options, OUT/config.json, and a new one refuses
+    a folder that holds that first run folder."""
     from ._train import CHECKPOINT
 
-    if continuation:
+    if staged is not None:
+        kind = "continuation" if staged.startswith("stage") else "marched run"
         if resume and not out:
-            raise CLIError("--resume needs --out DIR, the folder of the continuation")
+            raise CLIError(f"--resume needs --out DIR, the folder of the {kind}")
         if resume and not (Path(out) / "config.json").is_file():
-            raise CLIError(f"--resume: no continuation in {str(out)!r} (no config.json); "
-                           f"nothing to resume")
-        if not resume and out and ((Path(out) / "stage-0").exists()
+            raise CLIError(f"--resume: no {kind} in {str(out)!r} (no config.json); nothing "
+                           f"to resume")
+        if not resume and out and ((Path(out) / staged).exists()
                                    or (Path(out) / CHECKPOINT).exists()):
             raise CLIError(f"out: {str(out)!r} already holds a run; pass --resume to continue "
                            f"it, or choose another --out")
@@ -814,13 +828,13 @@ def _resume_hint(out: Path) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from problems import ParameterError
 
-    if getattr(args, "windows", None) is not None:
-        return cmd_train_march(args)
     try:
-        continued = "continuation" in _options(args)[1]
+        opts = _options(args)[1]
     except CLIError as exc:
         return _input_error(exc)
-    if continued:
+    if opts.get("windows") is not None:
+        return cmd_train_march(args)
+    if "continuation" in opts:
         return cmd_train_continuation(args)
 
     from ._train import TrainingError

@@ -240,7 +240,7 @@ def train_marching(problem: pinnk.Problem, windows: int | Sequence[float], *,
                    steps: int | Sequence[int], model: torch.nn.Module | None = None,
                    warm_start: bool = True, out: str | Path | None = None,
                    model_options: Mapping | None = None, budget_s: float | None = None,
-                   callback=None, **train_kwargs) -> MarchResult:
+                   callback=None, resume: bool = False, **train_kwargs) -> MarchResult:
     """Train ``problem`` window by window in time (time marching).
 
     Window k is a :class:`TimeWindow` of ``problem`` on [t_k, t_{k+1}], trained by
@@ -265,6 +265,12 @@ def train_marching(problem: pinnk.Problem, windows: int | Sequence[float], *,
         budget_s: a wall-time budget for all windows together: each window gets the time left
             divided by the windows left, and stops at its first step past it.
         callback: ``callback(trainer, k)`` after every step of window k.
+        resume: continue a march that stopped (needs ``out``): every window whose run folder
+            holds a checkpoint continues from it (:func:`~solvers.train` with ``resume``; a
+            finished one only loads its network and measures it again, its configuration
+            checked against the checkpoint's), the others train as they would have; the result
+            is that of a march that never stopped. Not with ``budget_s`` (a window stopped by
+            the clock would not end where it did).
         **train_kwargs: passed to :func:`~solvers.train` for every window.
 
     Returns:
@@ -272,7 +278,7 @@ def train_marching(problem: pinnk.Problem, windows: int | Sequence[float], *,
     """
     import time
 
-    from ._train import train
+    from ._train import CHECKPOINT, train
 
     if problem.time_index is None:
         raise ValueError(f"problem: {problem.name!r} has no time coordinate (time_index is None)")
@@ -287,6 +293,13 @@ def train_marching(problem: pinnk.Problem, windows: int | Sequence[float], *,
         check_int(c, "steps", minimum=1)
     if budget_s is not None:
         budget_s = check_real(budget_s, "budget_s", positive=True)
+    if not isinstance(resume, bool):
+        raise TypeError(f"resume: expected a bool, got {type(resume).__name__}")
+    if resume and out is None:
+        raise ValueError("resume: needs out= (the folder with the windows' run folders)")
+    if resume and budget_s is not None:
+        raise ValueError("resume: a march with a wall-time budget (budget_s) cannot be resumed "
+                         "exactly")
     models: list = []
     results: list = []
     start = time.perf_counter()
@@ -313,9 +326,10 @@ def train_marching(problem: pinnk.Problem, windows: int | Sequence[float], *,
                 p.requires_grad_(True)
         else:
             init, opts = None, model_options
-        res = train(window, init, steps=counts[k], model_options=opts,
-                    out=None if out is None else Path(out) / f"window-{k}",
-                    callback=step_callback, **train_kwargs)
+        folder = None if out is None else Path(out) / f"window-{k}"
+        res = train(window, init, steps=counts[k], model_options=opts, out=folder,
+                    resume=resume and (folder / CHECKPOINT).exists(), callback=step_callback,
+                    **train_kwargs)
         previous = res.model
         for p in previous.parameters():
             p.requires_grad_(False)

@@ -213,7 +213,7 @@ def test_accuracy_accept_loss_measures_the_last_converged_stage(tmp_path):
 def test_accuracy_resume_continues_a_stopped_continuation(tmp_path):
     """--resume: a continuation target whose run stopped (here: its retried last stage gone,
     the first stage's folder a finished one) ends with the row of a run that never stopped;
-    a marched target cannot resume, and --resume goes with training only."""
+    a marched target with a budget cannot, and --resume goes with training only."""
     import shutil
     from dataclasses import replace
 
@@ -238,8 +238,8 @@ def test_accuracy_resume_continues_a_stopped_continuation(tmp_path):
         assert row[k] == ref[k], k
     assert [s["final_loss"] for s in row["stages"]] == [s["final_loss"] for s in ref["stages"]]
     assert row["stages"][0]["train_s"] == ref["stages"][0]["train_s"]  # (read back)
-    marched = replace(accuracy.BY_NAME["sod-gn"], continuation=None, windows=2)
-    with pytest.raises(ValueError, match="resume: a marched target cannot resume"):
+    marched = replace(accuracy.BY_NAME["sod-gn"], continuation=None, windows=2, budget_s=60.0)
+    with pytest.raises(ValueError, match="resume: a marched target with a wall-time budget"):
         accuracy.run_target(marched, tmp_path, resume=True)
     with pytest.raises(SystemExit):
         accuracy.main(["--resume", "--remeasure", "--only", "sod-gn"])

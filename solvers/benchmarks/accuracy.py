@@ -887,8 +887,8 @@ def meets(target: Target, m: dict) -> bool | None:
 def run_target(target: Target, out_root: Path, steps: int | None = None,
                device: str = "cpu", resume: bool = False) -> dict:
     """Train ``target`` into ``out_root/NAME`` and measure it: its row. ``resume``: continue a
-    run of it that stopped there (a plain or continued target; a stage, attempt or run that
-    finished is only measured again), else train from the start."""
+    run of it that stopped there (a stage, attempt, window or run that finished is only
+    measured again), else train from the start."""
     import problems
     import solvers
 
@@ -914,9 +914,10 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
     elif target.accept_loss is not None or any(_as_tuple(target.retries)):
         raise ValueError(f"{target.name}: accept_loss and retries apply to a continuation (its "
                          f"stages' final losses); this target has none")
-    if resume and target.windows is not None:
-        raise ValueError(f"{target.name}: resume: a marched target cannot resume (train_marching "
-                         f"has no resume); run it again from the start")
+    if resume and target.windows is not None and budget is not None:
+        raise ValueError(f"{target.name}: resume: a marched target with a wall-time budget "
+                         f"cannot be resumed exactly (each window's share of the budget is "
+                         f"reckoned from the march's start); run it again from the start")
     if resume:
         row["resumed"] = True
     common = dict(weighting=target.weighting, optimizer=target.optimizer, points=target.points,
@@ -929,7 +930,7 @@ def run_target(target: Target, out_root: Path, steps: int | None = None,
     try:
         if target.windows is not None:
             march = solvers.train_marching(problem, target.windows, steps=n_steps, out=run_dir,
-                                           budget_s=budget, **common)
+                                           budget_s=budget, resume=resume, **common)
             stages = march.results
             res = SimpleNamespace(model=march.model, metrics=march.metrics)
             row["windows"] = march.metrics["windows"]
@@ -1359,9 +1360,10 @@ def main(argv=None) -> int:
                     help="no training: measure the final networks already in --out (for runs "
                          "whose measurement failed)")
     ap.add_argument("--resume", action="store_true",
-                    help="continue the runs in --out that stopped (a continuation from its "
-                         "stages' checkpoints; finished stages are only measured again); a "
-                         "target without a run folder trains from the start")
+                    help="continue the runs in --out that stopped (a continuation or a march "
+                         "from its stages' or windows' checkpoints; finished ones are only "
+                         "measured again); a target without a run folder trains from the "
+                         "start")
     ap.add_argument("--render", action="store_true",
                     help="only rewrite the markdown from the JSON (no training)")
     ap.add_argument("--refresh-references", action="store_true",

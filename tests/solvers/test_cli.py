@@ -115,8 +115,8 @@ ERRORS = {
     "no windows": (["train", "convection", "--windows", "0"],
                    "--windows: expected a number of windows >= 1, got 0"),
     "windows not a number": (["train", "convection", "--windows", "ten"], "--windows"),
-    "march resumed": (["train", "convection", "--windows", "2", "--resume", "--out", "x"],
-                      "--windows: a marched run cannot be resumed"),
+    "march resumed without run": (["train", "convection", "--windows", "2", "--resume",
+                                   "--out", "x"], "--resume: there is no run folder 'x'"),
     "march bad weighting": (["train", "convection", "--windows", "2", "--weighting", "bogus"],
                             "weighting"),
     "continuation form": (["train", "convection", "--continuation", "beta"],
@@ -436,6 +436,19 @@ def test_ctrl_c_in_a_real_process(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_in_a_march(tmp_path):
+    out = tmp_path / "run"
+    code, line = _interrupted(["train", "convection", "--windows", "2", "--steps", "100000",
+                               "--points", "16", "--width", "4", "--depth", "1",
+                               "--checkpoint-every", "5", "--ntk-every", "0", "--quiet",
+                               "--no-export", "--out", out], tmp_path,
+                              out / "window-0" / CHECKPOINT)
+    assert code == 130
+    assert line == f"pinnk: interrupted in window 0 of 2; continue with: pinnk train --out {out} " \
+                   f"--resume"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_in_a_continuation(tmp_path):
     out = tmp_path / "run"
     code, line = _interrupted(["train", "convection", "--continuation", "beta=1:4,2:100000",
@@ -507,4 +520,13 @@ def test_train_marches_in_time_with_windows(capsys, tmp_path):
     # a second marched run into the same folder is refused before any work
     code, _, err = run_cli(capsys, *argv)
     assert code == 2
-    assert_one_line_error(err, "already holds a marched run (march.json)")
+    assert_one_line_error(err, "already holds a run; pass --resume to continue it")
+    # stopped in its second window (gone, and march.json with it), --out --resume alone
+    # finishes it as before; the options were kept in OUT/config.json
+    assert json.loads((out / "config.json").read_text())["windows"] == 2
+    shutil.rmtree(out / "window-1")
+    (out / "march.json").unlink()
+    code, again, err = run_cli(capsys, "train", "--out", out, "--resume")
+    assert code == 0, err
+    assert json.loads((out / "march.json").read_text())["relative_l2"] == metrics["relative_l2"]
+    assert again.splitlines()[1:] == text.splitlines()[1:]

@@ -150,6 +150,48 @@ def test_marching_budget_and_argument_errors(tmp_path):
         train_marching(problems.get("poisson-1d"), 2, steps=1)
 
 
+class _Stop(Exception):
+    """A march interrupted (a killed process)."""
+
+
+@pytest.mark.parametrize("cut", [(0, 3), (1, 0), (1, 3), (2, 2)])
+def test_marching_resume_ends_as_an_uninterrupted_march(tmp_path, cut):
+    """resume: a march stopped in any window (before or after a checkpoint) and resumed ends
+    with the networks, windows' losses and march.json of one that never stopped, training only
+    the steps it had not."""
+    prob = problems.get("convection", beta=1.0, periodic_embedding=True)
+    kw = dict(steps=[5, 4, 4], optimizer="gn", dtype="float64", checkpoint_every=1,
+              points={"residual": 32, "initial": 16}, model_options={"width": 8, "depth": 1},
+              ntk_every=0, export=False, device="cpu")
+    calls = []
+    ref = train_marching(prob, 3, out=tmp_path / "ref", callback=lambda tr, k: calls.append(k),
+                         **kw)
+
+    def stop(tr, k):
+        if (k, tr.step) == cut:
+            raise _Stop
+        calls.append(k)
+
+    n_ref = len(calls)
+    with pytest.raises(_Stop):
+        train_marching(prob, 3, out=tmp_path / "cut", callback=stop, **kw)
+    n_cut = len(calls) - n_ref
+    res = train_marching(prob, 3, out=tmp_path / "cut", resume=True,
+                         callback=lambda tr, k: calls.append(k), **kw)
+    assert len(calls) - n_ref - n_cut == n_ref - n_cut  # only what was left
+    assert [w["final_loss"] for w in res.metrics["windows"]] == [
+        w["final_loss"] for w in ref.metrics["windows"]]
+    x = prob.domain.grid(21, dtype=torch.float64)[0]
+    with torch.no_grad():
+        assert torch.equal(res.model(x), ref.model(x))
+    march = json.loads((tmp_path / "cut" / "march.json").read_text())
+    assert march["relative_l2"] == ref.metrics["relative_l2"]
+    with pytest.raises(ValueError, match="resume: a march with a wall-time budget"):
+        train_marching(prob, 3, out=tmp_path / "cut", resume=True, budget_s=10.0, **kw)
+    with pytest.raises(ValueError, match=r"resume: needs out="):
+        train_marching(prob, 3, resume=True, **kw)
+
+
 class _Terminal(pinnk.Problem):
     """u_t = 0 with u(x, 1) = 0: a final-time condition, which only the last window holds."""
 
