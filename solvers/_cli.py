@@ -779,6 +779,9 @@ def _check_run_folder(out: Any, resume: bool, staged: str | None = None) -> None
     elif out and (Path(out) / CHECKPOINT).exists():
         raise CLIError(f"out: {str(out)!r} already holds a run ({CHECKPOINT}); pass --resume to "
                        f"continue it, or choose another --out")
+    elif out and any((Path(out) / d).exists() for d in ("stage-0", "window-0")):
+        raise CLIError(f"out: {str(out)!r} holds a continuation or a marched run; pass --resume "
+                       f"to continue it, or choose another --out")
 
 
 def _summary(trainer, result) -> None:

@@ -486,6 +486,9 @@ def test_train_continuation_runs_resumes_and_repeats(capsys, tmp_path):
     code, _, err = run_cli(capsys, *argv)
     assert code == 2
     assert_one_line_error(err, "already holds a run; pass --resume")
+    code, _, err = run_cli(capsys, "train", "convection", "--out", out, "--steps", "1")
+    assert code == 2
+    assert_one_line_error(err, "holds a continuation or a marched run; pass --resume")
 
     def same(a, b):
         for sa, sb in zip(a["stages"], b["stages"]):
