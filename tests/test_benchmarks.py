@@ -281,8 +281,8 @@ def test_accuracy_seeds_make_one_row_per_seed(tmp_path, monkeypatch):
 
     seen = []
 
-    def fake(target, out_root, steps=None, device="cpu"):
-        seen.append((target.name, target.seed, device))
+    def fake(target, out_root, steps=None, device="cpu", resume=False):
+        seen.append((target.name, target.seed, device) + (("resume",) if resume else ()))
         return {"name": target.name, "status": "crashed", "message": "x", "meets": False,
                 "goal": target.goal, "output": target.output, "config": {}, "error": None}
 
@@ -302,6 +302,11 @@ def test_accuracy_seeds_make_one_row_per_seed(tmp_path, monkeypatch):
     rows = json.loads(md.with_suffix(".json").read_text())["rows"]
     assert sorted(rows) == ["poisson-1d-gn", "poisson-1d-gn@cuda", "poisson-1d-gn@seed2",
                             "poisson-1d-gn@seed2@cuda"]
+    # --resume reaches every run
+    seen.clear()
+    assert accuracy.main(["--only", "poisson-1d-gn", "--seeds", "2", "--md", str(md),
+                          "--resume"]) == 0
+    assert seen == [("poisson-1d-gn@seed2", 2, "cpu", "resume")]
 
 
 def test_accuracy_rejects_an_unknown_device(tmp_path, capsys):

@@ -1411,7 +1411,7 @@ def main(argv=None) -> int:
         name = t.name
         print(f"[accuracy] {name} ...", flush=True)
         row = (remeasure(t, Path(args.out)) if args.remeasure
-               else run_target(t, Path(args.out), args.steps, args.device, args.resume))
+               else run_target(t, Path(args.out), args.steps, args.device, resume=args.resume))
         rows[name] = row
         print(f"[accuracy] {name}: {row['status']} error={row.get('error')} "
               f"meets={row.get('meets')} train_s={row.get('train_s')}", flush=True)
