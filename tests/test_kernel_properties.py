@@ -161,8 +161,17 @@ def test_outer_sum_is_the_rowwise_sum_of_outer_products(wo, wi):
     assert bool((buf[:, wo * wi:] == 7.0).all())
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (syrk is used only then), restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_syrk_lower_writes_the_lower_triangle_of_a_gram(dtype):
+def test_syrk_lower_writes_the_lower_triangle_of_a_gram(dtype, one_thread):
     from pinnk._structured import syrk_lower
     g = torch.Generator().manual_seed(3)
     a = torch.randn(37, 11, generator=g, dtype=dtype)
@@ -196,8 +205,41 @@ def _same_point_terms(case: str, seed: int, n: int, widths: list) -> tuple:
     return model, [pinnk.Term("f", ops.value(), x), pinnk.Term("d", ops.directional(h), x)]
 
 
+def test_syrk_declines_with_more_than_one_torch_thread():
+    """SciPy's BLAS threads and torch's contend (a kernel 10-20 times slower on 2 threads), so
+    syrk is used on one torch thread only; with more the general products are taken."""
+    from pinnk._structured import syrk_lower
+    before = torch.get_num_threads()
+    a = torch.randn(9, 4, dtype=torch.float64)
+    out = torch.full((9, 9), 7.0, dtype=torch.float64)
+    try:
+        torch.set_num_threads(2)
+        assert not syrk_lower(a, out)
+        assert bool((out == 7.0).all())  # nothing written
+        torch.set_num_threads(1)
+        assert syrk_lower(a, out)
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_structured_kernel_on_one_and_two_threads(threads):
+    """The kernel is the same whether syrk (one thread) or the general products (two) form
+    the symmetric products."""
+    before = torch.get_num_threads()
+    model, terms = _same_point_terms("euler", 7, 40, [16] * 3)
+    try:
+        torch.set_num_threads(threads)
+        K = pinnk.ntk(model, terms, "structured").matrix()
+    finally:
+        torch.set_num_threads(before)
+    jac = pinnk.ntk(model, terms, "jacobian").matrix()
+    assert rel_err(K, jac) < 1e-10
+    assert torch.equal(K, K.T)
+
+
 @pytest.mark.parametrize("case", ["directional", "directional-wide", "euler"])
-def test_structured_kernel_is_the_same_without_symmetric_products(case, monkeypatch):
+def test_structured_kernel_is_the_same_without_symmetric_products(case, monkeypatch, one_thread):
     """The symmetric products (BLAS syrk: lower triangles in a chunk's own block, mirrored where
     a wide product is shared with another block) give the kernel of the general products (the
     path taken off the CPU)."""
