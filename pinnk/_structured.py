@@ -106,11 +106,11 @@ def syrk_lower(a: torch.Tensor, out: torch.Tensor, beta: float = 0.0) -> bool:
 
 
 def _blas_threads(like: torch.Tensor):
-    """A context that runs SciPy's BLAS on one thread, torch's count where syrk is used (a no-op
-    where it is not: off the CPU, or with more than one torch thread)."""
+    """A context that runs SciPy's BLAS on one thread — torch's count wherever syrk is used (a
+    no-op where it is not: off the CPU, or with more than one torch thread, see :func:`_syrk`)."""
     if _syrk(like) is None:
         return contextlib.nullcontext()
-    return _blas()[1].limit(limits=torch.get_num_threads(), user_api="blas")
+    return _blas()[1].limit(limits=1, user_api="blas")
 
 
 def _linearisable(op: Operator) -> bool:

@@ -162,12 +162,17 @@ def test_outer_sum_is_the_rowwise_sum_of_outer_products(wo, wi):
 
 
 @pytest.fixture
-def one_thread():
-    """torch on one thread for the test (syrk is used only then), restored afterwards."""
+def set_threads():
+    """``torch.set_num_threads`` for the test; the count before it is restored afterwards."""
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
+    yield torch.set_num_threads
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread(set_threads):
+    """torch on one thread for the test (syrk is used only then)."""
+    set_threads(1)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -205,34 +210,26 @@ def _same_point_terms(case: str, seed: int, n: int, widths: list) -> tuple:
     return model, [pinnk.Term("f", ops.value(), x), pinnk.Term("d", ops.directional(h), x)]
 
 
-def test_syrk_declines_with_more_than_one_torch_thread():
+def test_syrk_declines_with_more_than_one_torch_thread(set_threads):
     """SciPy's BLAS threads and torch's contend (a kernel 10-20 times slower on 2 threads), so
     syrk is used on one torch thread only; with more the general products are taken."""
     from pinnk._structured import syrk_lower
-    before = torch.get_num_threads()
     a = torch.randn(9, 4, dtype=torch.float64)
     out = torch.full((9, 9), 7.0, dtype=torch.float64)
-    try:
-        torch.set_num_threads(2)
-        assert not syrk_lower(a, out)
-        assert bool((out == 7.0).all())  # nothing written
-        torch.set_num_threads(1)
-        assert syrk_lower(a, out)
-    finally:
-        torch.set_num_threads(before)
+    set_threads(2)
+    assert not syrk_lower(a, out)
+    assert bool((out == 7.0).all())  # nothing written
+    set_threads(1)
+    assert syrk_lower(a, out)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_structured_kernel_on_one_and_two_threads(threads):
+def test_structured_kernel_on_one_and_two_threads(threads, set_threads):
     """The kernel is the same whether syrk (one thread) or the general products (two) form
     the symmetric products."""
-    before = torch.get_num_threads()
     model, terms = _same_point_terms("euler", 7, 40, [16] * 3)
-    try:
-        torch.set_num_threads(threads)
-        K = pinnk.ntk(model, terms, "structured").matrix()
-    finally:
-        torch.set_num_threads(before)
+    set_threads(threads)
+    K = pinnk.ntk(model, terms, "structured").matrix()
     jac = pinnk.ntk(model, terms, "jacobian").matrix()
     assert rel_err(K, jac) < 1e-10
     assert torch.equal(K, K.T)
