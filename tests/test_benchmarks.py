@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from pinnk.benchmarks import blas as blas_bench
 from pinnk.benchmarks import ntk as ntk_bench
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +35,58 @@ def test_ntk_benchmark_rejects_bad_options(capsys):
     assert "--cases: unknown case(s) ['z']" in capsys.readouterr().err
     assert ntk_bench.main(["--euler-widths", "64,x"]) == 2
     assert "--euler-widths: expected positive integers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_blas_benchmark_routines_form_the_product_they_time(dtype):
+    """Each timed call writes a bᵀ into the kept buffer (syrk a aᵀ, its lower triangle): the
+    rates are those of the structured path's products, not of a copy or another layout."""
+    from scipy.linalg import blas
+    p = "d" if dtype == torch.float64 else "s"
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(7, 3, generator=g, dtype=dtype), torch.randn(7, 3, generator=g, dtype=dtype)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    for name, (fn, macs) in blas_bench._routines(a, b, out := torch.full((7, 7), torch.nan,
+                                                                        dtype=dtype),
+                                                 getattr(blas, p + "gemm"),
+                                                 getattr(blas, p + "syrk")).items():
+        out.fill_(torch.nan)
+        fn()
+        if name == "scipy syrk":
+            assert macs == 7 * 7 * 3 // 2
+            assert torch.allclose(out.tril(), (a @ a.T).tril(), atol=tol)
+        else:
+            assert macs == 7 * 7 * 3
+            assert torch.allclose(out, a @ b.T, atol=tol)
+
+
+def test_blas_benchmark_runs_on_one_thread_and_restores_torch_threads(capsys, set_threads):
+    set_threads(2)
+    assert blas_bench.main(["--shapes", "8x3,5x2", "--repeats", "1", "--json"]) == 0
+    assert torch.get_num_threads() == 2
+    res = json.loads(capsys.readouterr().out)
+    assert res["libraries"][0]["user"] == "torch"
+    assert any(lib["library"] == "openblas" for lib in res["libraries"])
+    assert [(r["routine"], r["n"], r["k"]) for r in res["rates"]] == [
+        ("torch mm", 8, 3), ("scipy gemm", 8, 3), ("scipy syrk", 8, 3),
+        ("torch mm", 5, 2), ("scipy gemm", 5, 2), ("scipy syrk", 5, 2)]
+    assert all(r["seconds"] > 0 and r["gmacs"] > 0 for r in res["rates"])
+    assert blas_bench.main(["--shapes", "4x2", "--repeats", "1", "--dtype", "float32"]) == 0
+    out = capsys.readouterr().out
+    assert "float32, one thread" in out and "scipy syrk" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--shapes", "8y3"], "--shapes: expected positive n x k pairs"),
+    (["--shapes", "0x3"], "--shapes: expected positive n x k pairs"),
+    (["--shapes", ""], "--shapes: expected positive n x k pairs"),
+    (["--repeats", "0"], "--repeats must be positive, got 0"),
+    (["--dtype", "float16"], "--dtype: expected float64 or float32, got 'float16'"),
+])
+def test_blas_benchmark_rejects_bad_options(argv, message, capsys):
+    assert blas_bench.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_ntk_benchmark_euler_residuals_are_the_zoo_ones():

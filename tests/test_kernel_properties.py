@@ -162,14 +162,6 @@ def test_outer_sum_is_the_rowwise_sum_of_outer_products(wo, wi):
 
 
 @pytest.fixture
-def set_threads():
-    """``torch.set_num_threads`` for the test; the count before it is restored afterwards."""
-    before = torch.get_num_threads()
-    yield torch.set_num_threads
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
 def one_thread(set_threads):
     """torch on one thread for the test (syrk is used only then)."""
     set_threads(1)
