@@ -61,3 +61,9 @@ def set_threads():
     before = torch.get_num_threads()
     yield torch.set_num_threads
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread(set_threads):
+    """torch on one thread for the test (syrk is used only then)."""
+    set_threads(1)

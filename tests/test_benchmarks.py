@@ -38,18 +38,16 @@ def test_ntk_benchmark_rejects_bad_options(capsys):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_blas_benchmark_routines_form_the_product_they_time(dtype):
+def test_blas_benchmark_routines_form_the_product_they_time(dtype, one_thread):
     """Each timed call writes a bᵀ into the kept buffer (syrk a aᵀ, its lower triangle): the
     rates are those of the structured path's products, not of a copy or another layout."""
     from scipy.linalg import blas
-    p = "d" if dtype == torch.float64 else "s"
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(7, 3, generator=g, dtype=dtype), torch.randn(7, 3, generator=g, dtype=dtype)
     tol = 1e-12 if dtype == torch.float64 else 1e-5
-    for name, (fn, macs) in blas_bench._routines(a, b, out := torch.full((7, 7), torch.nan,
-                                                                        dtype=dtype),
-                                                 getattr(blas, p + "gemm"),
-                                                 getattr(blas, p + "syrk")).items():
+    out = torch.full((7, 7), torch.nan, dtype=dtype)
+    gemm = blas.dgemm if dtype == torch.float64 else blas.sgemm
+    for name, (fn, macs) in blas_bench._routines(a, b, out, gemm).items():
         out.fill_(torch.nan)
         fn()
         if name == "scipy syrk":

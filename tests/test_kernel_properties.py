@@ -161,12 +161,6 @@ def test_outer_sum_is_the_rowwise_sum_of_outer_products(wo, wi):
     assert bool((buf[:, wo * wi:] == 7.0).all())
 
 
-@pytest.fixture
-def one_thread(set_threads):
-    """torch on one thread for the test (syrk is used only then)."""
-    set_threads(1)
-
-
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_syrk_lower_writes_the_lower_triangle_of_a_gram(dtype, one_thread):
     from pinnk._structured import syrk_lower

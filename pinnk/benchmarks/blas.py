@@ -11,7 +11,8 @@ with both libraries held to one thread,
 
 - ``torch mm``: ``torch.mm(a, b.T)`` into a kept (n, n) buffer;
 - ``scipy gemm``: SciPy's ``?gemm`` for the same product, into a kept buffer;
-- ``scipy syrk``: SciPy's ``?syrk`` for a aᵀ (one triangle, half the multiply-adds),
+- ``scipy syrk``: SciPy's ``?syrk`` for a aᵀ (one triangle, half the multiply-adds), called
+  as the structured path calls it (``syrk_lower``),
 
 and reports the fastest of ``--repeats`` calls and its rate in G multiply-adds per second
 (n²k for a product, n²k/2 for syrk). It names the libraries, and for OpenBLAS the kernel family
@@ -31,6 +32,8 @@ import sys
 import time
 
 import torch
+
+from .._structured import syrk_lower
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -73,17 +76,19 @@ def _fastest(fn, repeats: int) -> float:
     return best
 
 
-def _routines(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, gemm, syrk) -> dict:
+def _routines(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, gemm) -> dict:
     """name → (call, multiply-adds): each call writes a bᵀ into ``out`` (n, n) — syrk a aᵀ,
-    its lower triangle only. ``a``, ``b`` (n, k) and ``out`` C-contiguous CPU tensors."""
+    its lower triangle only, by the structured path's own :func:`syrk_lower`. ``a``, ``b``
+    (n, k) and ``out`` C-contiguous CPU tensors; torch on one thread (else syrk_lower declines
+    and the call does nothing)."""
     n, k = a.shape
     # C-order (n, k) is F-order (k, n): aᵀ in F-order; the F-order (n, n) result c = b aᵀ is
-    # the C-order a bᵀ, and its upper triangle the C-order lower one
+    # the C-order a bᵀ
     at, bt, c = a.numpy().T, b.numpy().T, out.numpy().T
     return {
         "torch mm": (lambda: torch.mm(a, b.T, out=out), n * n * k),
         "scipy gemm": (lambda: gemm(1.0, bt, at, trans_a=1, c=c, overwrite_c=1), n * n * k),
-        "scipy syrk": (lambda: syrk(1.0, at, trans=1, c=c, overwrite_c=1), n * n * k // 2),
+        "scipy syrk": (lambda: syrk_lower(a, out), n * n * k // 2),
     }
 
 
@@ -94,8 +99,7 @@ def rates(shapes, repeats: int = 20, dtype: torch.dtype = torch.float64, seed: i
     from scipy.linalg import blas
     from threadpoolctl import threadpool_limits
 
-    prefix = "d" if dtype == torch.float64 else "s"
-    gemm, syrk = getattr(blas, prefix + "gemm"), getattr(blas, prefix + "syrk")
+    gemm = blas.dgemm if dtype == torch.float64 else blas.sgemm
     g = torch.Generator().manual_seed(seed)
     threads = torch.get_num_threads()
     rows = []
@@ -106,7 +110,7 @@ def rates(shapes, repeats: int = 20, dtype: torch.dtype = torch.float64, seed: i
                 a = torch.randn(n, k, generator=g, dtype=dtype)
                 b = torch.randn(n, k, generator=g, dtype=dtype)
                 out = torch.empty(n, n, dtype=dtype)
-                routines = _routines(a, b, out, gemm, syrk)
+                routines = _routines(a, b, out, gemm)
                 for name, (fn, macs) in routines.items():
                     t = _fastest(fn, repeats)
                     rows.append({"routine": name, "n": n, "k": k, "seconds": t,
